@@ -1,0 +1,50 @@
+"""The flags and error handling every training command shares."""
+
+import sys
+
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from common import callbacks
+from common import data_sources
+from common import distribute
+from common import training
+
+FLAGS = flags.FLAGS
+
+# Errors that are the user's input or machine, reported in one line.
+USER_ERRORS = (distribute.StrategyError, data_sources.NoUsableData,
+               callbacks.TrainingDiverged, ValueError, FileNotFoundError)
+
+
+def define_train_flags(default_config, default_workdir):
+  config_flags.DEFINE_config_file(
+      "config", default_config, "Config file (a Python file with "
+      "get_config()); override values with --config.KEY=VALUE.")
+  flags.DEFINE_string("data", None, "Data source: synthetic[:N], "
+                      "files:DIR_OR_GLOB, files:LIST.csv, tfds:NAME[:SPLIT]. "
+                      "Default: the config's `data`.")
+  flags.DEFINE_enum("strategy", "cpu", list(distribute.STRATEGIES),
+                    "tf.distribute strategy.")
+  flags.DEFINE_string("workdir", default_workdir, "Where checkpoints, logs, "
+                      "the SavedModel and summaries go. Rerunning the same "
+                      "command resumes from the last checkpoint.")
+  flags.DEFINE_integer("cpu_devices", 2, "Logical CPU devices for "
+                       "--strategy=mirrored on a machine without GPUs.")
+  flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+
+
+def run_training(_):
+  try:
+    summary = training.train(
+        FLAGS.config, data_spec=FLAGS.data, strategy_name=FLAGS.strategy,
+        workdir=FLAGS.workdir, cpu_devices=FLAGS.cpu_devices, tpu=FLAGS.tpu)
+  except USER_ERRORS as e:
+    logging.error("%s", e)
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  metrics = ", ".join(f"{k}={v:.4f}" for k, v in
+                      summary["final_metrics"].items())
+  print(f"done: {summary['steps']} steps ({metrics or 'already complete'}); "
+        f"SavedModel at {summary['saved_model']}")

@@ -1,0 +1,227 @@
+"""Audio data sources chosen by one `--data` value.
+
+  synthetic[:NUM_CLIPS]   the embedded default (common/synthetic.py)
+  files:DIR_OR_GLOB       audio files; labels from sub-folder names
+  files:LIST.csv          a CSV of `path,label` rows (paths relative to it)
+  tfds:NAME[:SPLIT]       a TensorFlow Datasets audio data set
+
+Every source yields `{"audio": float32 [samples] at 16 kHz, "label": int64}`
+(label -1 when unknown). File sources decode everything once, up front,
+with a progress bar; a file that cannot be used is skipped, logged and
+counted by reason, and a source where nothing is usable raises `NoUsableData`.
+Large corpora belong in TFRecord shards (`multimodal.prepare`).
+"""
+
+import collections
+import csv
+import dataclasses
+import glob
+import os
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from common import audio_io
+from common import synthetic
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3",
+                    ".aiff", ".aif", ".au")
+
+
+class NoUsableData(RuntimeError):
+  """Raised when a source holds no usable example at all."""
+
+
+@dataclasses.dataclass
+class SkipReport:
+  """Files that were skipped, by reason."""
+  files: list = dataclasses.field(default_factory=list)  # (path, reason, why)
+
+  def add(self, error):
+    self.files.append((error.path, error.reason, error.detail))
+
+  @property
+  def counts(self):
+    return dict(collections.Counter(reason for _, reason, _ in self.files))
+
+  def __len__(self):
+    return len(self.files)
+
+  def summary(self):
+    if not self.files:
+      return "no files skipped"
+    counts = ", ".join(f"{n} {r}" for r, n in sorted(self.counts.items()))
+    return f"{len(self.files)} files skipped ({counts})"
+
+
+@dataclasses.dataclass
+class ClipBank:
+  """Decoded clips held in memory."""
+  waveforms: list
+  labels: np.ndarray
+  names: list
+  label_names: list
+  skipped: SkipReport = dataclasses.field(default_factory=SkipReport)
+  sample_rate: int = audio_io.SAMPLE_RATE
+
+  def __len__(self):
+    return len(self.waveforms)
+
+  @property
+  def num_classes(self):
+    return len(self.label_names)
+
+  @property
+  def seconds(self):
+    return sum(len(w) for w in self.waveforms) / self.sample_rate
+
+  def dataset(self):
+    lengths = np.array([len(w) for w in self.waveforms], np.int64)
+    audio = tf.RaggedTensor.from_row_lengths(
+        np.concatenate(self.waveforms), lengths)
+    return tf.data.Dataset.from_tensor_slices(
+        {"audio": audio, "label": self.labels.astype(np.int64)})
+
+
+def parse_spec(spec):
+  """'kind:rest' -> (kind, rest); a bare 'synthetic' -> ('synthetic', '')."""
+  kind, _, rest = spec.partition(":")
+  if kind not in ("synthetic", "files", "tfds", "tfrecord"):
+    raise ValueError(
+        f"--data={spec!r}: expected synthetic, files:DIR_OR_GLOB, "
+        "tfds:NAME[:SPLIT] or tfrecord:GLOB")
+  return kind, rest
+
+
+def synthetic_bank(num_clips=512, split="train", seconds=2.0):
+  """The embedded default; `split` picks a disjoint seed."""
+  seed = {"train": 0, "validation": 1, "test": 2}.get(split, 3)
+  clips = synthetic.make_clips(num_clips, seed=seed, seconds=seconds)
+  return ClipBank([c.audio for c in clips],
+                  np.array([c.label for c in clips], np.int64),
+                  [f"synthetic-{split}-{i}" for i in range(num_clips)],
+                  list(synthetic.KINDS))
+
+
+def _list_files(pattern):
+  """Audio files under a directory (recursively) or matching a glob."""
+  if os.path.isdir(pattern):
+    found = []
+    for root, dirs, files in os.walk(pattern):
+      dirs.sort()
+      found.extend(os.path.join(root, f) for f in sorted(files)
+                   if f.lower().endswith(AUDIO_EXTENSIONS))
+    return pattern, found
+  return None, sorted(glob.glob(pattern, recursive=True))
+
+
+def _labelled_files(pattern):
+  """[(path, label name or None)] for a files: spec."""
+  if pattern.lower().endswith(".csv"):
+    base = os.path.dirname(os.path.abspath(pattern))
+    with open(pattern, newline="", encoding="utf-8") as f:
+      rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
+    if rows and rows[0][0].strip().lower() in ("path", "file", "filename"):
+      rows = rows[1:]
+    return [(os.path.join(base, r[0].strip()),
+             r[1].strip() if len(r) > 1 else None) for r in rows]
+  root, paths = _list_files(pattern)
+  labelled = []
+  for path in paths:
+    label = None
+    if root is not None:
+      parent = os.path.relpath(os.path.dirname(path), root)
+      label = None if parent == "." else parent.split(os.sep)[0]
+    labelled.append((path, label))
+  return labelled
+
+
+def files_bank(pattern, min_samples=1, progress=True):
+  """Decodes every audio file of a files: spec into a ClipBank."""
+  labelled = _labelled_files(pattern)
+  if not labelled:
+    raise NoUsableData(f"files:{pattern}: no audio files found")
+  label_names = sorted({l for _, l in labelled if l is not None})
+  index = {name: i for i, name in enumerate(label_names)}
+  bank = ClipBank([], np.zeros([0], np.int64), [], label_names)
+  labels = []
+  for path, label in tqdm.tqdm(labelled, desc="reading audio",
+                               disable=not progress, unit="file"):
+    try:
+      waveform = audio_io.read_audio(path, min_samples=min_samples)
+    except audio_io.AudioError as e:
+      bank.skipped.add(e)
+      logging.warning("skipped %s", e)
+      continue
+    bank.waveforms.append(waveform)
+    bank.names.append(path)
+    labels.append(index[label] if label is not None else -1)
+  bank.labels = np.array(labels, np.int64)
+  logging.info("files:%s: %d usable files, %.1f s of audio; %s", pattern,
+               len(bank), bank.seconds, bank.skipped.summary())
+  if not bank.waveforms:
+    raise NoUsableData(
+        f"files:{pattern}: no usable audio among {len(labelled)} files; "
+        f"{bank.skipped.summary()}")
+  return bank
+
+
+class TfdsSource:
+  """An audio data set from TensorFlow Datasets, streamed with tf.data."""
+
+  def __init__(self, name, split="train", data_dir=None):
+    import tensorflow_datasets as tfds  # Imported only when used.
+    self.builder = tfds.builder(name, data_dir=data_dir)
+    self.split = split
+    features = self.builder.info.features
+    self.audio_key = next(
+        (k for k in ("audio", "waveform", "speech") if k in features), None)
+    if self.audio_key is None:
+      raise ValueError(f"tfds:{name} has no audio feature: {list(features)}")
+    self.sample_rate = getattr(features[self.audio_key], "sample_rate",
+                               None) or audio_io.SAMPLE_RATE
+    label = features["label"] if "label" in features else None
+    self.label_names = list(label.names) if label is not None and hasattr(
+        label, "names") else []
+    self.skipped = SkipReport()
+
+  @property
+  def num_classes(self):
+    return len(self.label_names)
+
+  def dataset(self):
+    ds = self.builder.as_dataset(split=self.split, shuffle_files=True)
+    dtype = self.builder.info.features[self.audio_key].dtype
+    rate = self.sample_rate
+
+    def convert(example):
+      audio = tf.cast(example[self.audio_key], tf.float32)
+      if audio.shape.rank == 2:
+        audio = tf.reduce_mean(audio, axis=-1)
+      if dtype.is_integer:
+        audio = audio / float(np.iinfo(dtype.as_numpy_dtype).max + 1)
+      if rate != audio_io.SAMPLE_RATE:
+        audio = tf.numpy_function(
+            lambda x: audio_io.resample(x, rate).astype(np.float32), [audio],
+            tf.float32)
+        audio.set_shape([None])
+      label = tf.cast(example.get("label", -1), tf.int64)
+      return {"audio": audio, "label": label}
+
+    return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE).filter(
+        lambda x: tf.size(x["audio"]) > 0)
+
+
+def load(spec, split="train", min_samples=1, progress=True):
+  """Opens the source a `--data` value names."""
+  kind, rest = parse_spec(spec)
+  if kind == "synthetic":
+    return synthetic_bank(int(rest) if rest else 512, split)
+  if kind == "files":
+    return files_bank(rest, min_samples=min_samples, progress=progress)
+  if kind == "tfds":
+    name, _, tfds_split = rest.partition(":")
+    return TfdsSource(name, tfds_split or split)
+  raise ValueError(f"--data={spec!r}: tfrecord sources are not supported yet")

@@ -1,0 +1,73 @@
+"""Spectrogram encoders, looked up by name.
+
+Every encoder maps a log-mel batch [batch, time, mel, 1] to one vector per
+example, h = f(x): the representation that is transferred downstream.
+
+Keras's EfficientNet divides its input by 255 and applies an (un-adapted,
+identity) Normalization in its stem, because it expects 8-bit RGB pixels.
+The authors' COLA code used the same Keras model, so it saw log-mels
+scaled down by 255 before the first convolution. A log-mel is not a pixel:
+scaled that way, the first conv's outputs have a variance far below batch
+norm's epsilon (1e-3), which shrinks the stem's activations. By default we
+multiply the input by 255 first (`undo_input_rescaling=True`), so the network
+sees the log-mel itself; set it to False to reproduce the authors' model.
+"""
+
+import keras
+
+_REGISTRY = {}
+
+
+def register(name):
+  def wrap(builder):
+    _REGISTRY[name] = builder
+    return builder
+  return wrap
+
+
+def names():
+  return sorted(_REGISTRY)
+
+
+def build(name, input_shape, **kwargs):
+  """Builds encoder `name` for inputs of `input_shape` (no batch dim)."""
+  if name not in _REGISTRY:
+    raise ValueError(
+        f"unknown encoder {name!r}; choose one of {', '.join(names())}")
+  return _REGISTRY[name](input_shape, **kwargs)
+
+
+@register("efficientnet_b0")
+def efficientnet_b0(input_shape, undo_input_rescaling=True, pooling="max",
+                    **unused):
+  """EfficientNet-B0, random init, global max pooling: 1280-d."""
+  inputs = keras.Input(input_shape, name="log_mel")
+  x = inputs
+  if undo_input_rescaling:
+    x = keras.layers.Rescaling(255.0, name="undo_stem_rescaling")(x)
+  backbone = keras.applications.EfficientNetB0(
+      include_top=False, weights=None, input_shape=input_shape,
+      pooling=pooling)
+  return keras.Model(inputs, backbone(x), name="efficientnet_b0")
+
+
+@register("tiny")
+def tiny(input_shape, width=16, depth=3, embedding_dim=128, pooling="max",
+         **unused):
+  """A small conv net for tests and the CPU embedded default.
+
+  `depth` blocks of Conv3x3-BN-ReLU + 2x2 max pool, doubling channels from
+  `width`; then a 1x1 conv to `embedding_dim` and global pooling.
+  """
+  inputs = keras.Input(input_shape, name="log_mel")
+  x = keras.layers.BatchNormalization(name="input_norm")(inputs)
+  for i in range(depth):
+    x = keras.layers.Conv2D(width * 2**i, 3, padding="same", use_bias=False,
+                            name=f"conv{i}")(x)
+    x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+    x = keras.layers.ReLU(name=f"relu{i}")(x)
+    x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)
+  x = keras.layers.Conv2D(embedding_dim, 1, name="project")(x)
+  pool = (keras.layers.GlobalMaxPooling2D if pooling == "max"
+          else keras.layers.GlobalAveragePooling2D)
+  return keras.Model(inputs, pool(name="pool")(x), name="tiny")

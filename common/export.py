@@ -1,0 +1,92 @@
+"""Trained encoder -> TensorFlow SavedModel that embeds raw 16 kHz audio.
+
+The SavedModel contract (tested, and relied on by evaluation, embedding
+extraction, HEAR and TF Serving):
+
+  serving_default(waveform: float32 [batch, samples])
+      -> embedding: float32 [batch, D]
+         the encoder output h = f(x) averaged over windows of the clip
+  window_embeddings(waveform: float32 [batch, samples])
+      -> embeddings: float32 [batch, windows, D]
+         timestamps_ms: float32 [batch, windows], each window's centre
+
+Windows are `window_seconds` long (1 s, the training crop) and start every
+`hop_seconds` (default: the window, i.e. non-overlapping, COLA's test-time
+protocol); windows never pass the end of the clip, and a clip shorter than
+one window is zero-padded (centred) to one window. Any length works.
+
+The module also carries `sample_rate`, `window_samples`, `hop_samples` and
+`embedding_size` as int variables, readable after `tf.saved_model.load`.
+
+Command line (checkpoint -> SavedModel):
+  python -m common.export --workdir=WORKDIR [--output=DIR]
+"""
+
+import os
+import shutil
+
+import tensorflow as tf
+
+from common import waveform_ops
+
+
+class EmbeddingModule(tf.Module):
+  """A tf.Module around a Keras encoder (Keras 3 models are not Modules)."""
+
+  def __init__(self, encoder, sample_rate=16000, window_seconds=1.0,
+               hop_seconds=None, embedding_size=None):
+    super().__init__(name="audio_embedding")
+    self.encoder = encoder
+    window = int(round(window_seconds * sample_rate))
+    hop = int(round((hop_seconds or window_seconds) * sample_rate))
+    if embedding_size is None:
+      embedding_size = int(encoder(tf.zeros([1, window])).shape[-1])
+    self._window, self._hop, self._rate = window, hop, sample_rate
+    self._size = embedding_size
+    self.sample_rate = tf.Variable(sample_rate, trainable=False)
+    self.window_samples = tf.Variable(window, trainable=False)
+    self.hop_samples = tf.Variable(hop, trainable=False)
+    self.embedding_size = tf.Variable(embedding_size, trainable=False)
+
+  def _embed_windows(self, waveform):
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    framed, centres = waveform_ops.windows(waveform, self._window, self._hop)
+    batch, count = tf.shape(framed)[0], tf.shape(framed)[1]
+    flat = tf.reshape(framed, [-1, self._window])
+    embeddings = tf.cast(self.encoder(flat, training=False), tf.float32)
+    embeddings = tf.reshape(embeddings, [batch, count, self._size])
+    timestamps = tf.tile((centres * 1000.0 / self._rate)[tf.newaxis],
+                         [batch, 1])
+    return embeddings, timestamps
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None], tf.float32, name="waveform")])
+  def embed(self, waveform):
+    embeddings, _ = self._embed_windows(waveform)
+    return {"embedding": tf.reduce_mean(embeddings, axis=1)}
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None], tf.float32, name="waveform")])
+  def embed_windows(self, waveform):
+    embeddings, timestamps = self._embed_windows(waveform)
+    return {"embeddings": embeddings, "timestamps_ms": timestamps}
+
+
+def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
+                       hop_seconds=None):
+  """Writes the SavedModel atomically (temporary dir, then rename)."""
+  module = EmbeddingModule(encoder, sample_rate, window_seconds, hop_seconds)
+  path = os.path.abspath(path)
+  tmp = f"{path}.tmp-{os.getpid()}"
+  shutil.rmtree(tmp, ignore_errors=True)
+  tf.saved_model.save(module, tmp, signatures={
+      "serving_default": module.embed.get_concrete_function(),
+      "window_embeddings": module.embed_windows.get_concrete_function()})
+  if os.path.exists(path):
+    old = f"{path}.old-{os.getpid()}"
+    os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old)
+  else:
+    os.replace(tmp, path)
+  return path

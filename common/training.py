@@ -1,0 +1,140 @@
+"""The training path, written once: config -> strategy -> data -> model ->
+fit with callbacks -> export.
+
+A method (cola, multimodal) plugs in through a small module with:
+  build_model(config) -> keras.Model with `initialize()`, `train_step`, and
+      `embedding_model()`: a Keras callable mapping [n, window samples]
+      waveforms to [n, D] embeddings, which is what gets exported;
+  build_dataset(config, data_spec, batch_size) -> (tf.data.Dataset, source)
+      yielding global batches forever.
+
+Workdir layout:
+  config.json            the full config of the run (and the method)
+  checkpoints/           atomic resumable checkpoints (common/callbacks.py)
+  logs/                  TensorBoard
+  saved_model/           the exported SavedModel (common/export.py)
+  train_summary.json     steps, final metrics, throughput, skipped inputs
+"""
+
+import importlib
+import json
+import os
+import time
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from common import callbacks as callbacks_lib
+from common import distribute
+from common import export
+
+METHODS = {"cola": "cola.method", "multimodal": "multimodal.method"}
+
+
+def load_method(name):
+  if name not in METHODS:
+    raise ValueError(f"unknown method {name!r}: {', '.join(METHODS)}")
+  return importlib.import_module(METHODS[name])
+
+
+def write_config(config, workdir):
+  """Saves the run's config; warns when a resumed run changed it."""
+  path = os.path.join(workdir, "config.json")
+  new = json.loads(config.to_json_best_effort())
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+      logging.warning("workdir %s was started with another config; changed: "
+                      "%s", workdir, ", ".join(changed))
+  callbacks_lib.write_json_atomic(path, new)
+
+
+def read_config(workdir):
+  import ml_collections  # Only the export/evaluation tools need this.
+  with open(os.path.join(workdir, "config.json")) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def build_optimizer(config):
+  return keras.optimizers.Adam(config.learning_rate)
+
+
+def build_initialized_model(method, config):
+  """The method's model with every weight created (call in a strategy scope)."""
+  model = method.build_model(config)
+  model.compile(optimizer=build_optimizer(config),
+                jit_compile=bool(config.get("jit_compile", False)))
+  model.initialize()
+  model.optimizer.build(model.trainable_variables)
+  return model
+
+
+class _Throughput(keras.callbacks.Callback):
+  def __init__(self):
+    super().__init__()
+    self.start = self.steps = 0
+
+  def on_train_begin(self, logs=None):
+    self.start = time.perf_counter()
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.steps += 1
+
+
+def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
+          cpu_devices=2, tpu="", verbose="auto"):
+  """Runs (or resumes) a training run; returns the train summary dict."""
+  method = load_method(config.method)
+  data_spec = data_spec or config.data
+  os.makedirs(workdir, exist_ok=True)
+  write_config(config, workdir)
+  keras.utils.set_random_seed(config.seed)
+  if config.get("mixed_precision", "float32") != "float32":
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+  strategy = distribute.create_strategy(strategy_name, cpu_devices, tpu)
+  logging.info("strategy %s with %d replicas", strategy_name,
+               strategy.num_replicas_in_sync)
+  dataset, source = method.build_dataset(config, data_spec, config.batch_size)
+  with strategy.scope():
+    model = build_initialized_model(method, config)
+  epochs = -(-config.total_steps // config.steps_per_epoch)
+  throughput = _Throughput()
+  fit_callbacks = [
+      callbacks_lib.StopOnNaN(),
+      callbacks_lib.ResumableCheckpoint(
+          os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints),
+      keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
+                                  update_freq="epoch"),
+      throughput,
+  ]
+  history = model.fit(dataset, epochs=epochs,
+                      steps_per_epoch=config.steps_per_epoch,
+                      callbacks=fit_callbacks, verbose=verbose)
+  seconds = time.perf_counter() - throughput.start
+  saved_model = None
+  if callbacks_lib.is_chief():
+    saved_model = export.export_saved_model(
+        model.embedding_model(), os.path.join(workdir, "saved_model"),
+        config.sample_rate, config.export_window_seconds,
+        config.export_hop_seconds)
+  skipped = getattr(source, "skipped", None)
+  summary = {
+      "method": config.method,
+      "data": data_spec,
+      "strategy": strategy_name,
+      "replicas": strategy.num_replicas_in_sync,
+      "steps": int(model.optimizer.iterations.numpy()),
+      "steps_this_run": throughput.steps,
+      "examples_per_second": (throughput.steps * config.batch_size / seconds
+                              if throughput.steps else None),
+      "final_metrics": {k: float(v[-1]) for k, v in history.history.items()},
+      "skipped_inputs": skipped.counts if skipped is not None else {},
+      "saved_model": saved_model,
+  }
+  if callbacks_lib.is_chief():
+    callbacks_lib.write_json_atomic(
+        os.path.join(workdir, "train_summary.json"), summary)
+  return summary

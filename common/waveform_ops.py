@@ -1,0 +1,46 @@
+"""Per-example waveform operations for tf.data pipelines (cheap, on host)."""
+
+import tensorflow as tf
+
+
+def l2_normalize(waveform):
+  """Scales a clip to unit L2 norm (COLA normalises each clip)."""
+  return tf.math.l2_normalize(waveform, axis=-1, epsilon=1e-9)
+
+
+def pad_to(waveform, length):
+  """Zero-pads a 1-D waveform shorter than `length`, centred."""
+  missing = tf.maximum(length - tf.shape(waveform)[0], 0)
+  before = missing // 2
+  return tf.pad(waveform, [[before, missing - before]])
+
+
+def random_crop(waveform, length, seed=None):
+  """A random `length`-sample window of a 1-D waveform (padded if short)."""
+  waveform = pad_to(waveform, length)
+  start = tf.random.uniform(
+      [], 0, tf.shape(waveform)[0] - length + 1, dtype=tf.int32, seed=seed)
+  return tf.reshape(waveform[start:start + length], [length])
+
+
+def add_noise(waveform, stddev):
+  return waveform + tf.random.normal(tf.shape(waveform), stddev=stddev)
+
+
+def windows(waveform, length, hop):
+  """[batch, samples] -> ([batch, windows, length], window centres [windows]).
+
+  Centres are in samples of the input clip.
+
+  Windows start every `hop` samples and never pass the end; a clip shorter
+  than `length` is zero-padded (centred) to one window. Works on any length.
+  """
+  samples = tf.shape(waveform)[1]
+  missing = tf.maximum(length - samples, 0)
+  waveform = tf.pad(waveform, [[0, 0], [missing // 2, missing - missing // 2]])
+  framed = tf.signal.frame(waveform, length, hop, pad_end=False, axis=1)
+  count = tf.shape(framed)[1]
+  centres = (tf.cast(tf.range(count) * hop, tf.float32) + length / 2.0)
+  # Centres refer to the unpadded clip: a padded clip's one window is centred.
+  centres = tf.where(missing > 0, tf.cast(samples, tf.float32) / 2.0, centres)
+  return framed, centres
