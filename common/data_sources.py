@@ -193,7 +193,7 @@ class TfdsSource:
 
   def dataset(self):
     ds = self.builder.as_dataset(split=self.split, shuffle_files=True)
-    dtype = self.builder.info.features[self.audio_key].dtype
+    dtype = tf.as_dtype(self.builder.info.features[self.audio_key].tf_dtype)
     rate = self.sample_rate
 
     def convert(example):
@@ -224,4 +224,5 @@ def load(spec, split="train", min_samples=1, progress=True):
   if kind == "tfds":
     name, _, tfds_split = rest.partition(":")
     return TfdsSource(name, tfds_split or split)
-  raise ValueError(f"--data={spec!r}: tfrecord sources are not supported yet")
+  from common import tfrecord_source  # Imported only when used.
+  return tfrecord_source.TfrecordSource(rest, min_samples=min_samples)

@@ -27,10 +27,16 @@ class StrategyError(RuntimeError):
 def split_cpu(num_devices):
   """Splits the CPU into `num_devices` logical devices (before TF starts)."""
   cpus = tf.config.list_physical_devices("CPU")
-  if len(tf.config.list_logical_devices("CPU")) != num_devices:
+  try:
     tf.config.set_logical_device_configuration(
         cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
-  return [d.name for d in tf.config.list_logical_devices("CPU")]
+  except RuntimeError:  # The runtime already started: keep what it has.
+    pass
+  devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  if len(devices) < num_devices:
+    logging.warning("only %d logical CPU devices (TensorFlow had already "
+                    "started)", len(devices))
+  return devices
 
 
 def create_strategy(name, cpu_devices=2, tpu=""):

@@ -53,18 +53,23 @@ def efficientnet_b0(input_shape, undo_input_rescaling=True, pooling="max",
 
 @register("tiny")
 def tiny(input_shape, width=16, depth=3, embedding_dim=128, pooling="max",
-         **unused):
+         batch_norm=True, **unused):
   """A small conv net for tests and the CPU embedded default.
 
   `depth` blocks of Conv3x3-BN-ReLU + 2x2 max pool, doubling channels from
-  `width`; then a 1x1 conv to `embedding_dim` and global pooling.
+  `width`; then a 1x1 conv to `embedding_dim` and global pooling. Without
+  `batch_norm` the network is the same function on any split of a batch,
+  which the distributed-equivalence tests rely on.
   """
+  def norm(x, name):
+    return keras.layers.BatchNormalization(name=name)(x) if batch_norm else x
+
   inputs = keras.Input(input_shape, name="log_mel")
-  x = keras.layers.BatchNormalization(name="input_norm")(inputs)
+  x = norm(inputs, "input_norm")
   for i in range(depth):
-    x = keras.layers.Conv2D(width * 2**i, 3, padding="same", use_bias=False,
-                            name=f"conv{i}")(x)
-    x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+    x = keras.layers.Conv2D(width * 2**i, 3, padding="same",
+                            use_bias=not batch_norm, name=f"conv{i}")(x)
+    x = norm(x, f"bn{i}")
     x = keras.layers.ReLU(name=f"relu{i}")(x)
     x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i}")(x)
   x = keras.layers.Conv2D(embedding_dim, 1, name="project")(x)

@@ -1,0 +1,96 @@
+"""`python -m cola.train`: artifacts, resume after SIGKILL, NaN stop, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cola.configs import tiny
+from common import callbacks
+from common import training
+
+TINY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cola",
+                    "configs", "tiny.py")
+
+
+def train_command(workdir, *extra):
+  return [sys.executable, "-m", "cola.train", f"--config={TINY}",
+          f"--workdir={workdir}", *extra]
+
+
+def test_tiny_run_leaves_checkpoints_logs_and_saved_model(tmp_path):
+  workdir = str(tmp_path / "run")
+  summary = training.train(tiny.get_config(), workdir=workdir, verbose=0)
+  assert summary["steps"] == 4 and summary["steps_this_run"] == 4
+  index = callbacks.read_index(os.path.join(workdir, "checkpoints"))
+  assert index["step"] == 4 and index["epoch"] == 2
+  assert os.path.exists(os.path.join(workdir, "checkpoints", index["weights"]))
+  assert os.listdir(os.path.join(workdir, "logs", "train"))
+  assert os.path.exists(os.path.join(workdir, "saved_model", "saved_model.pb"))
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["method"] == "cola"
+  # The same command again finds the run complete and trains no more.
+  again = training.train(tiny.get_config(), workdir=workdir, verbose=0)
+  assert again["steps"] == 4 and again["steps_this_run"] == 0
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, child_env):
+  workdir = tmp_path / "run"
+  command = train_command(workdir, "--config.total_steps=40",
+                          "--config.steps_per_epoch=4")
+  first = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+  index_dir = str(workdir / "checkpoints")
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    index = callbacks.read_index(index_dir) if os.path.exists(
+        os.path.join(index_dir, callbacks.INDEX)) else None
+    if index and index["step"] >= 8:
+      break
+    time.sleep(0.05)
+  else:
+    first.kill()
+    pytest.fail("no checkpoint within the deadline")
+  first.send_signal(signal.SIGKILL)
+  first.wait()
+  killed_at = callbacks.read_index(index_dir)["step"]
+  assert killed_at < 40
+  second = subprocess.run(command, env=child_env, capture_output=True,
+                          text=True, timeout=300)
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert "resumed from" in second.stderr
+  with open(workdir / "train_summary.json") as f:
+    summary = json.load(f)
+  assert summary["steps"] == 40
+  assert summary["steps_this_run"] == 40 - killed_at
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(
+    tmp_path):
+  config = tiny.get_config()
+  config.total_steps = 40
+  config.learning_rate = 1e30  # Adam steps of 1e30 overflow within steps.
+  workdir = str(tmp_path / "run")
+  with pytest.raises(callbacks.TrainingDiverged, match=r"at step \d+"):
+    training.train(config, workdir=workdir, verbose=0)
+  assert not os.path.exists(os.path.join(workdir, "saved_model"))
+
+
+@pytest.mark.parametrize("strategy,message", [
+    ("tpu", "--strategy=tpu: no TPU found"),
+    ("gpu", "--strategy=gpu: no GPU is visible"),
+])
+def test_absent_hardware_is_a_one_line_error(tmp_path, child_env, strategy,
+                                             message):
+  result = subprocess.run(
+      train_command(tmp_path / "run", f"--strategy={strategy}"),
+      env=child_env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert message in result.stderr
+  error_lines = [l for l in result.stderr.splitlines()
+                 if l.startswith("error:")]
+  assert len(error_lines) == 1 and "Traceback" not in result.stderr
