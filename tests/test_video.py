@@ -1,0 +1,277 @@
+"""multimodal/video.py on real media made here with PyAV: every container
+and codec family users bring, and each way a file can be unusable.
+
+The helpers at the top (write_media, make_corpus...) are shared with
+test_prepare.py.
+"""
+
+import io
+import os
+
+import av
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+from multimodal import video
+
+SOURCE_FPS = 25
+SETTINGS = video.ClipSettings(clip_seconds=1.0, fps=4.0, resolution=32)
+
+
+def require_encoders(*names):
+  """Skips the test when this PyAV/FFmpeg build cannot encode a codec."""
+  for name in names:
+    try:
+      av.codec.Codec(name, "w")
+    except (av.codec.codec.UnknownCodecError, ValueError):
+      pytest.skip(f"this PyAV build has no {name!r} encoder")
+
+
+def tone(seconds, rate):
+  """A 440 Hz tone with a rising envelope (so misalignment shows)."""
+  t = np.arange(int(round(seconds * rate))) / rate
+  return (0.5 * np.sin(2 * np.pi * 440 * t) *
+          np.linspace(0.2, 1.0, t.size)).astype(np.float32)
+
+
+def frame_image(index, size):
+  """Red encodes the frame index; the left half is green (for cropping)."""
+  width, height = size
+  image = np.zeros((height, width, 3), np.uint8)
+  image[..., 0] = (index * 10) % 256
+  image[:, :width // 2, 1] = 200
+  return image
+
+
+def write_media(path, seconds=2.0, video_codec="libx264", audio_codec="aac",
+                rate=44100, channels=2, size=(96, 64), container=None,
+                right_gain=1.0):
+  """Writes a test media file; returns the mono float32 source audio.
+
+  Either codec may be None (no such stream). Stereo files carry the tone on
+  the left and `right_gain` times it on the right.
+  """
+  signal = tone(seconds, rate)
+  with av.open(str(path), "w", format=container) as out:
+    # Every stream must exist before the first packet is muxed.
+    if video_codec:
+      vstream = out.add_stream(video_codec, rate=SOURCE_FPS)
+      vstream.width, vstream.height = size
+      vstream.pix_fmt = "yuv420p"
+    if audio_codec:
+      astream = out.add_stream(audio_codec, rate=rate)
+      astream.layout = "stereo" if channels == 2 else "mono"
+    if video_codec:
+      for i in range(int(round(seconds * SOURCE_FPS))):
+        frame = av.VideoFrame.from_ndarray(frame_image(i, size),
+                                           format="rgb24")
+        frame.pts = i
+        out.mux(vstream.encode(frame))
+      out.mux(vstream.encode())
+    if audio_codec:
+      ctx = astream.codec_context
+      planes = [signal] if channels == 1 else [signal, right_gain * signal]
+      whole = av.AudioFrame.from_ndarray(
+          np.stack(planes).astype(np.float32), format="fltp",
+          layout=ctx.layout.name)
+      whole.sample_rate, whole.pts = rate, 0
+      to_codec = av.AudioResampler(format=ctx.format.name,
+                                   layout=ctx.layout.name, rate=rate,
+                                   frame_size=ctx.frame_size or 1024)
+      for frame in to_codec.resample(whole) + to_codec.resample(None):
+        out.mux(astream.encode(frame))
+      out.mux(astream.encode())
+  mono = signal if channels == 1 else signal * (1 + right_gain) / 2
+  return mono
+
+
+def truncate(src, dst, share=0.5):
+  data = open(src, "rb").read()
+  open(dst, "wb").write(data[:int(len(data) * share)])
+
+
+def replace_once(src, dst, old, new):
+  data = open(src, "rb").read()
+  assert data.count(old) == 1, f"{old!r} occurs {data.count(old)} times"
+  open(dst, "wb").write(data.replace(old, new))
+
+
+def expected_at_16k(signal, rate):
+  return soxr.resample(signal, rate, 16000, quality="HQ")
+
+
+def best_correlation(decoded, reference, edge=400, lag=0):
+  """Correlation with `decoded` delayed by `lag`, away from the edges."""
+  n = min(decoded.size - lag, reference.size) - edge
+  return np.corrcoef(decoded[edge + lag:n + lag], reference[edge:n])[0, 1]
+
+
+def check_frames(frames, seconds, fps=SETTINGS.fps):
+  """Frame k shows source frame floor(k * 25 / fps): red = 10 * index."""
+  count = int(np.ceil(seconds * fps))
+  assert frames.shape == (count, 32, 32, 3) and frames.dtype == np.uint8
+  want = [(int(k * SOURCE_FPS / fps) * 10) % 256 for k in range(count)]
+  got = frames[:, 16, 16, 0].astype(int)
+  assert np.all(np.abs(got - want) <= 12), (got, want)
+
+
+def test_h264_aac_mp4(tmp_path):
+  require_encoders("libx264", "aac")
+  path = tmp_path / "a.mp4"
+  source = write_media(path, seconds=2.0)
+  media = video.decode(str(path), SETTINGS)
+  reference = expected_at_16k(source, 44100)
+  # AAC adds up to one frame of priming/padding; it is lossy, so compare by
+  # correlation, which also fails if the audio were shifted by one sample.
+  assert abs(media.audio.size - reference.size) <= 1024
+  assert best_correlation(media.audio, reference) > 0.999
+  assert media.has_video
+  check_frames(media.frames, media.audio.size / 16000)
+
+
+def test_vp9_opus_webm(tmp_path):
+  require_encoders("libvpx-vp9", "libopus")
+  path = tmp_path / "b.webm"
+  source = write_media(path, seconds=2.0, video_codec="libvpx-vp9",
+                       audio_codec="libopus", rate=48000)
+  media = video.decode(str(path), SETTINGS)
+  reference = expected_at_16k(source, 48000)
+  assert abs(media.audio.size - reference.size) <= 960
+  assert best_correlation(media.audio, reference) > 0.99
+  check_frames(media.frames, media.audio.size / 16000)
+
+
+def test_lossless_mkv_is_exact_and_downmixed(tmp_path):
+  """FLAC in MKV at 16 kHz: only int16 quantisation separates the samples;
+  stereo (left x, right 0.5 x) averages to 0.75 x."""
+  require_encoders("ffv1", "flac")
+  path = tmp_path / "c.mkv"
+  source = write_media(path, seconds=2.0, video_codec="ffv1",
+                       audio_codec="flac", rate=16000, right_gain=0.5)
+  media = video.decode(str(path), SETTINGS)
+  assert media.audio.shape == source.shape
+  np.testing.assert_allclose(media.audio, source, atol=1e-4)
+  check_frames(media.frames, 2.0)
+
+
+def test_pcm_mov_and_mp3_avi_resample(tmp_path):
+  require_encoders("mpeg4", "pcm_s16le", "libmp3lame")
+  mov = tmp_path / "d.mov"
+  source = write_media(mov, seconds=2.0, video_codec="mpeg4",
+                       audio_codec="pcm_s16le", rate=44100)
+  media = video.decode(str(mov), SETTINGS)
+  np.testing.assert_allclose(media.audio, expected_at_16k(source, 44100),
+                             atol=2e-4)
+  check_frames(media.frames, 2.0)
+  avi = tmp_path / "e.avi"
+  source = write_media(avi, seconds=2.0, video_codec="mpeg4",
+                       audio_codec="libmp3lame", rate=44100)
+  media = video.decode(str(avi), SETTINGS)
+  # AVI keeps no gapless info, so the MP3 codec delay (under two frames of
+  # 1152 samples) stays at the start, as it does in users' files.
+  reference = expected_at_16k(source, 44100)
+  lags = range(0, 2 * 1152 * 16000 // 44100, 2)
+  best = max(lags, key=lambda l: best_correlation(media.audio, reference,
+                                                  lag=l))
+  assert best_correlation(media.audio, reference, lag=best) > 0.99
+
+
+def test_audio_only_flac_has_no_frames(tmp_path):
+  path = tmp_path / "x.flac"
+  signal = tone(2.6, 22050)
+  soundfile.write(path, signal, 22050)
+  clips = video.read_clips(str(path), SETTINGS)
+  assert [c.audio.size for c in clips] == [16000, 16000, 9600]
+  assert all(c.frames.shape == (0, 32, 32, 3) for c in clips)
+  joined = np.concatenate([c.audio for c in clips])
+  np.testing.assert_allclose(joined, expected_at_16k(signal, 22050),
+                             atol=1e-4)
+
+
+def test_file_object_input(tmp_path):
+  """Remote inputs arrive as file objects (tf.io.gfile.GFile)."""
+  require_encoders("libx264", "aac")
+  path = tmp_path / "a.mp4"
+  write_media(path, seconds=1.0)
+  from_path = video.decode(str(path), SETTINGS)
+  from_bytes = video.decode(io.BytesIO(path.read_bytes()), SETTINGS,
+                            path="mem://a.mp4")
+  np.testing.assert_array_equal(from_path.audio, from_bytes.audio)
+  np.testing.assert_array_equal(from_path.frames, from_bytes.frames)
+
+
+def test_frames_keep_aspect_by_centre_crop(tmp_path):
+  """96x64 -> 48x32 -> centre 32x32: columns 0-15 are the green half."""
+  require_encoders("ffv1", "flac")
+  path = tmp_path / "c.mkv"
+  write_media(path, seconds=1.0, video_codec="ffv1", audio_codec="flac",
+              rate=16000)
+  frames = video.decode(str(path), SETTINGS).frames
+  green = frames[..., 1].astype(int)
+  assert green[:, :, :14].min() > 150 and green[:, :, 18:].max() < 50
+
+
+def test_fps_zero_skips_video(tmp_path):
+  require_encoders("ffv1", "flac")
+  path = tmp_path / "c.mkv"
+  write_media(path, seconds=1.0, video_codec="ffv1", audio_codec="flac",
+              rate=16000)
+  settings = video.ClipSettings(clip_seconds=1.0, fps=0.0, resolution=32)
+  media = video.decode(str(path), settings)
+  assert media.frames.shape == (0, 32, 32, 3) and not media.has_video
+
+
+def test_split_keeps_long_tails_and_drops_short_ones():
+  frames = np.zeros([11, 32, 32, 3], np.uint8)
+  media = video.Media(np.zeros(int(2.6 * 16000), np.float32), frames, True)
+  clips = video.split(media, SETTINGS)
+  assert [c.audio.size for c in clips] == [16000, 16000, 9600]
+  assert [len(c.frames) for c in clips] == [4, 4, 3]
+  assert [c.start_seconds for c in clips] == [0.0, 1.0, 2.0]
+  media = video.Media(np.zeros(int(2.3 * 16000), np.float32), frames, True)
+  assert len(video.split(media, SETTINGS)) == 2
+  with pytest.raises(video.MediaError) as e:
+    video.split(video.Media(np.zeros(7000, np.float32), frames, True),
+                SETTINGS)
+  assert e.value.reason == video.TOO_SHORT
+
+
+def test_settings_need_whole_frames_per_clip():
+  with pytest.raises(ValueError, match="whole number of frames"):
+    video.ClipSettings(clip_seconds=1.0, fps=2.5)
+
+
+def _reason(path):
+  with pytest.raises(video.MediaError) as e:
+    video.decode(str(path), SETTINGS)
+  assert isinstance(e.value, ValueError)  # Callers may catch AudioError.
+  assert str(path) in str(e.value)
+  return e.value.reason
+
+
+def test_unusable_inputs_raise_with_reasons(tmp_path):
+  require_encoders("libx264", "aac", "libvpx-vp9", "libopus", "flac", "ffv1")
+  write_media(tmp_path / "good.mp4", seconds=2.0)
+  write_media(tmp_path / "good.webm", seconds=2.0, video_codec="libvpx-vp9",
+              audio_codec="libopus", rate=48000)
+  write_media(tmp_path / "good.mkv", seconds=1.0, video_codec="ffv1",
+              audio_codec="flac", rate=16000)
+  write_media(tmp_path / "silent.mp4", seconds=1.0, audio_codec=None)
+  (tmp_path / "zero.mp4").write_bytes(b"")
+  (tmp_path / "noise.mkv").write_bytes(
+      np.random.default_rng(0).bytes(4096))
+  truncate(tmp_path / "good.mp4", tmp_path / "cut.mp4")
+  truncate(tmp_path / "good.webm", tmp_path / "cut.webm")
+  # A Matroska codec id FFmpeg has no decoder for.
+  replace_once(tmp_path / "good.mkv", tmp_path / "odd.mkv", b"A_FLAC",
+               b"A_QQQQ")
+  assert _reason(tmp_path / "silent.mp4") == video.NO_AUDIO_TRACK
+  assert _reason(tmp_path / "zero.mp4") == video.EMPTY
+  assert _reason(tmp_path / "noise.mkv") == video.UNREADABLE
+  assert _reason(tmp_path / "missing.mp4") == video.UNREADABLE
+  assert _reason(tmp_path / "cut.mp4") == video.TRUNCATED
+  assert _reason(tmp_path / "cut.webm") == video.TRUNCATED
+  assert _reason(tmp_path / "odd.mkv") == video.UNSUPPORTED_CODEC
+  assert os.path.getsize(tmp_path / "good.mkv") > 0
