@@ -115,8 +115,10 @@ def encode_example(clip_id, audio, sample_rate, frames=None, frame_rate=0.0,
       "labels": _ints(labels),
       "label_text": _bytes(t.encode() for t in label_text),
   }
-  return tf.train.Example(
-      features=tf.train.Features(feature=feature)).SerializeToString()
+  # Deterministic: map order otherwise varies between processes, and shards
+  # rebuilt on another worker must come out byte for byte the same.
+  return tf.train.Example(features=tf.train.Features(
+      feature=feature)).SerializeToString(deterministic=True)
 
 
 def decode_frames(jpegs, frame_size):

@@ -39,6 +39,7 @@ from absl import logging
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 import tensorflow as tf
 import tqdm
@@ -313,7 +314,9 @@ def _run_pipeline(output, pending_inputs, pending_shards, settings,
       f.write(json.dumps({"path": item.path, "labels": list(item.labels)})
               + "\n")
   beam_runner, options = _pipeline_options(runner, pipeline_args)
-  local = runner == "DirectRunner"
+  # One bar for the whole run only when the work happens in this process.
+  local = runner == "DirectRunner" and options.view_as(
+      DirectOptions).direct_running_mode == "in_memory"
   pipeline = beam.Pipeline(runner=beam_runner, options=options)
   decoded = (
       pipeline

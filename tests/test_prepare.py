@@ -233,6 +233,13 @@ def test_command_line_with_labels_and_beam_options(corpus, tmp_path):
   summary = json.loads((output / tfrecord_source.SUMMARY_FILE).read_text())
   assert summary["label_names"] == ["bark", "cat", "dog"]
   assert summary["skipped_by_reason"] == {"empty": 1}
+  # Another process writes the same bytes (Example maps serialize sorted).
+  in_process = tmp_path / "in_process"
+  prepare.prepare(str(listing), str(in_process), SETTINGS, num_shards=2,
+                  progress=False)
+  for shard in summary["shards"]:
+    assert (output / shard["name"]).read_bytes() == (
+        in_process / shard["name"]).read_bytes()
   source = data_sources.load(f"tfrecord:{output}")
   assert source.label_names == ["bark", "cat", "dog"]
   labels = sorted(int(x["label"]) for x in source.dataset())
