@@ -428,6 +428,9 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
   summary_path = os.path.join(output, tfrecord_source.SUMMARY_FILE)
   if not pending and tf.io.gfile.exists(summary_path):
     summary = _read_json(summary_path)
+    summary["this_run"] = {  # Returned, not written: nothing changes.
+        "shards_written": 0, "shards_kept": len(done), "counters": {},
+        "seconds": round(time.time() - start, 3)}
     logging.info("%s: all %d shards are complete; nothing to do", output,
                  num_shards)
     _check_usable(summary)

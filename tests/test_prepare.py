@@ -149,6 +149,7 @@ def test_prepare_folder_exactly_once_and_rerun(corpus, tmp_path):
   again = prepare.prepare(str(root), str(output), SETTINGS, progress=False)
   assert snapshot(output) == before
   assert again["clips_written"] == summary["clips_written"]
+  assert again["this_run"]["shards_written"] == 0
 
   # A lost shard is rebuilt alone, byte for byte.
   lost = max(summary["shards"], key=lambda s: s["clips"])["name"]
