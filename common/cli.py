@@ -39,7 +39,8 @@ def run_training(_):
   try:
     summary = training.train(
         FLAGS.config, data_spec=FLAGS.data, strategy_name=FLAGS.strategy,
-        workdir=FLAGS.workdir, cpu_devices=FLAGS.cpu_devices, tpu=FLAGS.tpu)
+        workdir=FLAGS.workdir, cpu_devices=FLAGS.cpu_devices, tpu=FLAGS.tpu,
+        verbose=1 if sys.stdout.isatty() else 2)
   except USER_ERRORS as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)

@@ -90,3 +90,42 @@ def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
   else:
     os.replace(tmp, path)
   return path
+
+
+def export_workdir(workdir, output=None, weights=None):
+  """Rebuilds a run's model from its config, loads its last checkpoint (or
+  `weights`) and exports it; returns the SavedModel path."""
+  from common import callbacks  # The training side, not needed to serve.
+  from common import training
+  config = training.read_config(workdir)
+  weights = weights or callbacks.latest_weights(
+      os.path.join(workdir, "checkpoints"))
+  if weights is None:
+    raise FileNotFoundError(f"{workdir}: no checkpoint to export")
+  model = training.build_initialized_model(
+      training.load_method(config.method), config)
+  model.load_weights(weights)
+  return export_saved_model(
+      model.embedding_model(), output or os.path.join(workdir, "saved_model"),
+      config.sample_rate, config.export_window_seconds,
+      config.export_hop_seconds)
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  path = export_workdir(flags.FLAGS.workdir, flags.FLAGS.output,
+                        flags.FLAGS.weights)
+  print(f"SavedModel written to {path}")
+
+
+if __name__ == "__main__":
+  from absl import app
+  from absl import flags
+  flags.DEFINE_string("workdir", None, "Training workdir (has config.json "
+                      "and checkpoints/).", required=True)
+  flags.DEFINE_string("output", None, "SavedModel directory (default: "
+                      "WORKDIR/saved_model).")
+  flags.DEFINE_string("weights", None, "A .weights.h5 file to export instead "
+                      "of the last checkpoint.")
+  app.run(main)

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from cola.configs import tiny
 from common import callbacks
@@ -36,6 +38,22 @@ def test_tiny_run_leaves_checkpoints_logs_and_saved_model(tmp_path):
   # The same command again finds the run complete and trains no more.
   again = training.train(tiny.get_config(), workdir=workdir, verbose=0)
   assert again["steps"] == 4 and again["steps_this_run"] == 0
+
+
+def test_export_command_rebuilds_the_trained_model(tmp_path, child_env):
+  workdir = tmp_path / "run"
+  training.train(tiny.get_config(), workdir=str(workdir), verbose=0)
+  result = subprocess.run(
+      [sys.executable, "-m", "common.export", f"--workdir={workdir}",
+       f"--output={tmp_path / 'exported'}"], env=child_env,
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  x = tf.random.uniform([2, 24000], -0.5, 0.5, seed=3)
+  embed = [tf.saved_model.load(str(p)).signatures["serving_default"]
+           for p in (workdir / "saved_model", tmp_path / "exported")]
+  np.testing.assert_allclose(embed[1](waveform=x)["embedding"].numpy(),
+                             embed[0](waveform=x)["embedding"].numpy(),
+                             rtol=1e-5, atol=1e-6)
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, child_env):

@@ -19,7 +19,7 @@ def get_config():
   # Optimisation.
   c.batch_size = 64           # global batch (anchors), split over replicas
   c.learning_rate = 1e-3      # Adam
-  c.total_steps = 1500
+  c.total_steps = 600
   c.steps_per_epoch = 100     # checkpoint, TensorBoard and log interval
   c.keep_checkpoints = 3
   c.jit_compile = False       # XLA for the train step
@@ -36,7 +36,7 @@ def get_config():
   # Model.
   c.encoder = "tiny"          # see common/encoders.py: tiny, efficientnet_b0
   c.encoder_kwargs = ml_collections.ConfigDict(dict(
-      width=16, depth=3, embedding_dim=256))
+      width=16, depth=4, embedding_dim=256))
   c.embedding_dim = 512       # projection head g size (not the encoder's D)
   c.similarity = "bilinear"   # or cosine
   c.temperature = 0.2         # cosine similarity only
