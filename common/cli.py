@@ -23,7 +23,8 @@ def define_train_flags(default_config, default_workdir):
       "config", default_config, "Config file (a Python file with "
       "get_config()); override values with --config.KEY=VALUE.")
   flags.DEFINE_string("data", None, "Data source: synthetic[:N], "
-                      "files:DIR_OR_GLOB, files:LIST.csv, tfds:NAME[:SPLIT]. "
+                      "files:DIR_OR_GLOB, files:LIST.csv, tfds:NAME[:SPLIT], "
+                      "tfrecord:DIR_OR_GLOB (shards of multimodal.prepare). "
                       "Default: the config's `data`.")
   flags.DEFINE_enum("strategy", "cpu", list(distribute.STRATEGIES),
                     "tf.distribute strategy.")
