@@ -112,7 +112,8 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   ]
   history = model.fit(dataset, epochs=epochs,
                       steps_per_epoch=config.steps_per_epoch,
-                      callbacks=fit_callbacks, verbose=verbose)
+                      callbacks=fit_callbacks, verbose=verbose,
+                      shuffle=False)  # The pipeline shuffles.
   seconds = time.perf_counter() - throughput.start
   saved_model = None
   if callbacks_lib.is_chief():
@@ -134,7 +135,13 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
       "skipped_inputs": skipped.counts if skipped is not None else {},
       "saved_model": saved_model,
   }
+  summary_path = os.path.join(workdir, "train_summary.json")
+  if not throughput.steps and os.path.exists(summary_path):
+    # A finished run restarted: keep what the run that trained measured.
+    with open(summary_path) as f:
+      previous = json.load(f)
+    for key in ("final_metrics", "examples_per_second"):
+      summary[key] = previous.get(key, summary[key])
   if callbacks_lib.is_chief():
-    callbacks_lib.write_json_atomic(
-        os.path.join(workdir, "train_summary.json"), summary)
+    callbacks_lib.write_json_atomic(summary_path, summary)
   return summary

@@ -38,6 +38,7 @@ def test_tiny_run_leaves_checkpoints_logs_and_saved_model(tmp_path):
   # The same command again finds the run complete and trains no more.
   again = training.train(tiny.get_config(), workdir=workdir, verbose=0)
   assert again["steps"] == 4 and again["steps_this_run"] == 0
+  assert again["final_metrics"] == summary["final_metrics"]
 
 
 def test_export_command_rebuilds_the_trained_model(tmp_path, child_env):
