@@ -18,8 +18,10 @@ one window is zero-padded (centred) to one window. Any length works.
 The module also carries `sample_rate`, `window_samples`, `hop_samples` and
 `embedding_size` as int variables, readable after `tf.saved_model.load`.
 
-Command line (checkpoint -> SavedModel):
-  python -m common.export --workdir=WORKDIR [--output=DIR]
+Command line (checkpoint -> SavedModel, and optionally TFLite):
+  python -m common.export --workdir=WORKDIR [--output=DIR] [--tflite]
+
+`--tflite` also converts the SavedModel to `DIR.tflite` (common/tflite.py).
 """
 
 import os
@@ -117,6 +119,12 @@ def main(argv):
   path = export_workdir(flags.FLAGS.workdir, flags.FLAGS.output,
                         flags.FLAGS.weights)
   print(f"SavedModel written to {path}")
+  if flags.FLAGS.tflite:
+    from common import tflite  # Only this option needs the converter.
+    lite = tflite.convert(path, flags.FLAGS.tflite_output or
+                          tflite.default_output(path),
+                          flags.FLAGS.tflite_seconds)
+    print(f"TFLite model written to {lite}")
 
 
 if __name__ == "__main__":
@@ -128,4 +136,11 @@ if __name__ == "__main__":
                       "WORKDIR/saved_model).")
   flags.DEFINE_string("weights", None, "A .weights.h5 file to export instead "
                       "of the last checkpoint.")
+  flags.DEFINE_alias("model", "workdir")
+  flags.DEFINE_bool("tflite", False, "Also convert the SavedModel to a "
+                    "TFLite flatbuffer (fixed input length).")
+  flags.DEFINE_string("tflite_output", None, "TFLite file (default: the "
+                      "SavedModel directory + .tflite).")
+  flags.DEFINE_float("tflite_seconds", None, "Input length of the TFLite "
+                     "model (default: one window of the SavedModel).")
   app.run(main)

@@ -1,0 +1,212 @@
+"""Audio files -> embeddings file (batch extraction).
+
+  python -m common.embed --model=runs/cola --input=clips/ \
+      --output=embeddings.npz
+
+`--model` is a SavedModel or a training workdir; `--input` a comma-separated
+list of files, directories (searched recursively for audio files) and globs.
+For every usable file the output holds its clip embedding (the mean of its
+window embeddings: what the SavedModel's serving_default returns) and its
+window embeddings with each window's centre in ms (window_embeddings).
+
+Files are read `--block_seconds` at a time and windows are embedded in
+batches, so memory is bounded however long a file is (hours are fine).
+Files that cannot be used are skipped, listed with their reason and stored
+in the output; exit code 1 if no file was usable.
+
+The .npz holds plain arrays only (np.load(path) with the default
+allow_pickle=False reads it):
+
+  paths [F] str, durations_s [F], clip_embeddings [F, D]
+  window_embeddings [W, D], timestamps_ms [W], window_file [W] (row of
+  `paths` each window belongs to), window_offsets [F + 1] (file i's windows
+  are rows window_offsets[i]:window_offsets[i + 1])
+  skipped_paths [S] str, skipped_reasons [S] str
+  sample_rate, window_samples, hop_samples (scalars)
+"""
+
+import glob
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tqdm
+
+from common import audio_io
+from common import audio_stream
+from common import data_sources
+from common import embedding_model
+
+
+def list_inputs(spec):
+  """Comma-separated files, directories and globs -> sorted unique paths."""
+  found = []
+  for item in filter(None, (s.strip() for s in spec.split(","))):
+    if os.path.isdir(item):
+      for root, dirs, files in os.walk(item):
+        dirs.sort()
+        found.extend(os.path.join(root, f) for f in sorted(files)
+                     if f.lower().endswith(data_sources.AUDIO_EXTENSIONS))
+    elif os.path.exists(item):
+      found.append(item)
+    else:
+      matches = sorted(glob.glob(item, recursive=True))
+      if not matches:
+        logging.warning("--input item %s matches nothing", item)
+      found.extend(matches)
+  return list(dict.fromkeys(found))
+
+
+class _WindowCutter:
+  """Cuts the contract's windows from a stream of blocks, in order."""
+
+  def __init__(self, window, hop):
+    self.window, self.hop = window, hop
+    self.buffer = np.zeros([0], np.float32)
+    self.buffer_start = 0  # Clip sample index of buffer[0].
+    self.next_start = 0
+    self.total = 0
+
+  def push(self, block):
+    """Adds a block; returns the windows it completes, [k, window]."""
+    self.buffer = np.concatenate([self.buffer, block])
+    self.total += len(block)
+    starts = []
+    while self.next_start + self.window <= self.total:
+      starts.append(self.next_start - self.buffer_start)
+      self.next_start += self.hop
+    out = np.stack([self.buffer[s:s + self.window] for s in starts]) if (
+        starts) else np.zeros([0, self.window], np.float32)
+    drop = min(self.next_start - self.buffer_start, len(self.buffer))
+    self.buffer = self.buffer[drop:]
+    self.buffer_start += drop
+    return out
+
+  def finish(self):
+    """The padded single window of a clip shorter than one window."""
+    if self.total >= self.window:
+      return np.zeros([0, self.window], np.float32)
+    view, _ = embedding_model.frames(self.buffer, self.window, self.hop)
+    return np.array(view)
+
+
+def embed_file(model, path, block_seconds=60.0):
+  """(clip embedding [D], window embeddings [T, D], timestamps ms [T],
+  duration s) of one file; raises audio_io.AudioError."""
+  cutter = _WindowCutter(model.window_samples, model.hop_samples)
+  parts = []
+  for block in audio_stream.blocks(path, block_seconds, model.sample_rate):
+    windows = cutter.push(block)
+    if len(windows):
+      parts.append(model.embed_windows(windows))
+  last = cutter.finish()
+  if len(last):
+    parts.append(model.embed_windows(last))
+  windows = np.concatenate(parts)
+  if cutter.total < model.window_samples:
+    centres = np.array([cutter.total / 2.0])
+  else:
+    centres = (np.arange(len(windows)) * model.hop_samples +
+               model.window_samples / 2.0)
+  return (windows.mean(axis=0), windows,
+          (centres * 1000.0 / model.sample_rate).astype(np.float32),
+          cutter.total / model.sample_rate)
+
+
+def embed_files(model, paths, block_seconds=60.0, progress=True):
+  """Embeds every path; returns the arrays the .npz holds."""
+  kept, durations, clips, windows, stamps, skipped = [], [], [], [], [], []
+  bar = tqdm.tqdm(paths, desc="embedding", unit="file", disable=not progress)
+  for path in bar:
+    try:
+      clip, window, stamp, seconds = embed_file(model, path, block_seconds)
+    except audio_io.AudioError as e:
+      logging.warning("skipped %s", e)
+      skipped.append((path, e.reason))
+      continue
+    kept.append(path)
+    durations.append(seconds)
+    clips.append(clip)
+    windows.append(window)
+    stamps.append(stamp)
+    bar.set_postfix(skipped=len(skipped))
+  counts = [len(w) for w in windows]
+  size = model.embedding_size
+  return {
+      "paths": np.array(kept, dtype=str),
+      "durations_s": np.array(durations, np.float64),
+      "clip_embeddings": (np.stack(clips) if clips
+                          else np.zeros([0, size], np.float32)),
+      "window_embeddings": (np.concatenate(windows) if windows
+                            else np.zeros([0, size], np.float32)),
+      "timestamps_ms": (np.concatenate(stamps) if stamps
+                        else np.zeros([0], np.float32)),
+      "window_file": np.repeat(np.arange(len(counts)), counts).astype(
+          np.int64),
+      "window_offsets": np.concatenate([[0], np.cumsum(counts)]).astype(
+          np.int64),
+      "skipped_paths": np.array([p for p, _ in skipped], dtype=str),
+      "skipped_reasons": np.array([r for _, r in skipped], dtype=str),
+      "sample_rate": np.int64(model.sample_rate),
+      "window_samples": np.int64(model.window_samples),
+      "hop_samples": np.int64(model.hop_samples),
+  }
+
+
+def save(arrays, output):
+  """np.savez, written under a temporary name and renamed."""
+  output = os.path.abspath(output)
+  os.makedirs(os.path.dirname(output), exist_ok=True)
+  tmp = f"{output}.tmp-{os.getpid()}.npz"
+  np.savez(tmp, **arrays)
+  os.replace(tmp, output)
+  return output
+
+
+def run(model_path, inputs, output, block_seconds=60.0, batch_windows=256):
+  """The command: embeds, reports skipped files, writes; the exit code."""
+  paths = list_inputs(inputs)
+  if not paths:
+    print(f"error: no files found for --input={inputs}", file=sys.stderr)
+    return 1
+  try:
+    model = embedding_model.EmbeddingModel(model_path, batch_windows)
+  except FileNotFoundError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  arrays = embed_files(model, paths, block_seconds)
+  for path, reason in zip(arrays["skipped_paths"], arrays["skipped_reasons"]):
+    print(f"skipped: {path} ({reason})")
+  if not len(arrays["paths"]):
+    print(f"error: none of {len(paths)} files was usable", file=sys.stderr)
+    return 1
+  output = save(arrays, output)
+  print(f"{len(arrays['paths'])} files embedded "
+        f"({arrays['durations_s'].sum():.1f} s of audio, "
+        f"{len(arrays['window_embeddings'])} windows), "
+        f"{len(arrays['skipped_paths'])} skipped; written to {output}")
+  return 0
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  if not f.model or not f.input:
+    print("error: --model and --input are required", file=sys.stderr)
+    return 2
+  return run(f.model, f.input, f.output, f.block_seconds, f.batch_windows)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("model", None, "SavedModel directory or training "
+                      "workdir.")
+  flags.DEFINE_string("input", None, "Comma-separated audio files, "
+                      "directories (recursive) and globs.")
+  flags.DEFINE_string("output", "embeddings.npz", "The .npz to write.")
+  flags.DEFINE_float("block_seconds", 60.0, "Audio read and embedded per "
+                     "step; bounds memory for long files.")
+  flags.DEFINE_integer("batch_windows", 256, "Windows per encoder call.")
+  app.run(main)
