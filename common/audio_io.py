@@ -3,10 +3,13 @@
 Files are decoded with `soundfile` (libsndfile: WAV, FLAC, OGG/Vorbis/Opus,
 MP3), down-mixed to mono and resampled with `soxr`. Anything that cannot be
 used raises `AudioError`, whose `reason` is a short stable key that data
-sources count skips by.
+sources count skips by; the keys mean what they mean for
+`multimodal.prepare` (multimodal/video.py), so both count a file alike.
 """
 
 import os
+import stat
+import struct
 
 import numpy as np
 import soundfile
@@ -19,6 +22,16 @@ UNREADABLE = "unreadable"
 EMPTY = "empty"
 NON_FINITE = "non_finite"
 TOO_SHORT = "too_short"
+TRUNCATED = "truncated"    # ends before the length its header declares
+CORRUPT = "corrupt"        # a decoding error part-way through
+
+# Decoded audio shorter than declared by more than this share (and more
+# than TRUNCATION_SLACK_SECONDS) means the file was cut off.
+TRUNCATION_SHARE = 0.05
+TRUNCATION_SLACK_SECONDS = 0.5
+# libsndfile reports this many frames (or more) when it does not know.
+_UNKNOWN_FRAMES = 1 << 62
+_BLOCK_FRAMES = 1 << 20
 
 
 class AudioError(ValueError):
@@ -61,19 +74,116 @@ def check_waveform(waveform, path="<array>", min_samples=1):
   return waveform
 
 
+def is_truncated(declared_seconds, decoded_seconds):
+  """True when decoding stopped well short of the declared length."""
+  return declared_seconds - decoded_seconds > max(
+      TRUNCATION_SLACK_SECONDS, TRUNCATION_SHARE * declared_seconds)
+
+
+def wav_declared_seconds(source):
+  """Seconds the data chunk of a RIFF/WAVE header declares, else None.
+
+  libsndfile and FFmpeg both shorten a WAV's length to what the file holds,
+  so a cut-off WAV would pass as a short one; its header still says how
+  long it was. `source` is a path or a seekable binary file object. Sizes
+  0 and 0xFFFFFFFF (left by streaming writers) mean "unknown".
+  """
+  if isinstance(source, (str, bytes, os.PathLike)):
+    try:
+      with open(source, "rb") as f:
+        return wav_declared_seconds(f)
+    except OSError:
+      return None
+  position = source.tell()
+  try:
+    source.seek(0)
+    head = source.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+      return None
+    byte_rate = None
+    for _ in range(64):  # Chunks before "data": fmt, LIST, fact, ...
+      header = source.read(8)
+      if len(header) < 8:
+        return None
+      size = struct.unpack("<I", header[4:])[0]
+      if header[:4] == b"fmt ":
+        body = source.read(size + (size & 1))
+        if len(body) < 12:
+          return None
+        byte_rate = struct.unpack("<I", body[8:12])[0]
+      elif header[:4] == b"data":
+        if not byte_rate or size in (0, 0xFFFFFFFF):
+          return None
+        return size / byte_rate
+      else:
+        source.seek(size + (size & 1), os.SEEK_CUR)
+    return None
+  finally:
+    source.seek(position)
+
+
+def _check_file(path):
+  """Stat before opening: a FIFO or device would block the reader, and a
+  zero-length file is empty rather than of an unknown format."""
+  try:
+    info = os.stat(path)
+  except OSError as e:
+    raise AudioError(path, UNREADABLE, e.strerror or type(e).__name__)
+  if not stat.S_ISREG(info.st_mode):
+    kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+    raise AudioError(path, UNREADABLE, kind)
+  if info.st_size == 0:
+    raise AudioError(path, EMPTY, "zero-length file")
+
+
+def _why(error):
+  """libsndfile's own words (its str() repeats the path as bytes)."""
+  text = getattr(error, "error_string", None) or str(error)
+  return text.strip() or type(error).__name__
+
+
+def _decode(path):
+  """All samples [frames, channels] and the rate, read in blocks (a header
+  claiming a huge length allocates nothing)."""
+  try:
+    # Bytes: libsndfile would take a str as UTF-8, which names need not be.
+    sound = soundfile.SoundFile(os.fsencode(path))
+  except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError,
+          TypeError) as e:
+    raise AudioError(path, UNREADABLE, _why(e))
+  with sound:
+    rate, declared = sound.samplerate, sound.frames
+    blocks = []
+    try:
+      while True:
+        block = sound.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+        if not len(block):
+          break
+        blocks.append(block)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
+      raise AudioError(path, CORRUPT, _why(e))
+  samples = (np.concatenate(blocks) if blocks else
+             np.zeros([0, sound.channels], np.float32))
+  declared_seconds = declared / rate if declared < _UNKNOWN_FRAMES else 0.0
+  declared_seconds = max(declared_seconds, wav_declared_seconds(path) or 0.0)
+  if is_truncated(declared_seconds, len(samples) / rate):
+    raise AudioError(path, TRUNCATED, f"{len(samples) / rate:.2f} s decoded "
+                     f"of {declared_seconds:.2f} s declared")
+  return samples, rate
+
+
 def read_audio(path, sample_rate=SAMPLE_RATE, min_samples=1):
   """Reads `path` as float32 mono at `sample_rate`, values in [-1, 1].
 
   Raises:
-    AudioError: the file cannot be opened or decoded, holds no samples,
-      holds NaN/inf, or is shorter than `min_samples` after resampling.
+    AudioError: the file cannot be opened (`unreadable`: also folders,
+      FIFOs, missing files), holds no samples (`empty`), stops before its
+      declared length (`truncated`) or fails part-way (`corrupt`), holds
+      NaN/inf, or is shorter than `min_samples` after resampling.
   """
   path = os.fspath(path)
-  try:
-    samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-  except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError,
-          TypeError) as e:
-    raise AudioError(path, UNREADABLE, str(e).strip() or type(e).__name__)
+  _check_file(path)
+  samples, rate = _decode(path)
   samples = check_waveform(to_mono(samples), path)
   waveform = np.clip(resample(samples, rate, sample_rate), -1.0, 1.0)
   return check_waveform(waveform.astype(np.float32), path, min_samples)

@@ -105,19 +105,39 @@ def synthetic_bank(num_clips=512, split="train", seconds=2.0):
                   list(synthetic.KINDS))
 
 
-def _list_files(pattern):
+def walk_files(top, errors=None):
+  """(folder, sorted file names) for every folder under `top`, in order.
+
+  Links to folders are followed (corpora are often assembled from links),
+  each real folder once, so a link loop or a second link to the same
+  folder adds nothing. Folders that cannot be listed go to `errors`
+  (OSError) instead of vanishing, as os.walk's default would have them.
+  """
+  seen = set()
+  for root, dirs, files in os.walk(
+      top, followlinks=True,
+      onerror=errors.append if errors is not None else None):
+    real = os.path.realpath(root)
+    if real in seen:
+      dirs[:] = []
+      continue
+    seen.add(real)
+    dirs.sort()
+    yield root, sorted(files)
+
+
+def _list_files(pattern, errors=None):
   """Audio files under a directory (recursively) or matching a glob."""
   if os.path.isdir(pattern):
     found = []
-    for root, dirs, files in os.walk(pattern):
-      dirs.sort()
-      found.extend(os.path.join(root, f) for f in sorted(files)
+    for root, files in walk_files(pattern, errors):
+      found.extend(os.path.join(root, f) for f in files
                    if f.lower().endswith(AUDIO_EXTENSIONS))
     return pattern, found
   return None, sorted(glob.glob(pattern, recursive=True))
 
 
-def _labelled_files(pattern):
+def _labelled_files(pattern, errors=None):
   """[(path, label name or None)] for a files: spec."""
   if pattern.lower().endswith(".csv"):
     base = os.path.dirname(os.path.abspath(pattern))
@@ -127,7 +147,7 @@ def _labelled_files(pattern):
       rows = rows[1:]
     return [(os.path.join(base, r[0].strip()),
              r[1].strip() if len(r) > 1 else None) for r in rows]
-  root, paths = _list_files(pattern)
+  root, paths = _list_files(pattern, errors)
   labelled = []
   for path in paths:
     label = None
@@ -140,12 +160,19 @@ def _labelled_files(pattern):
 
 def files_bank(pattern, min_samples=1, progress=True):
   """Decodes every audio file of a files: spec into a ClipBank."""
-  labelled = _labelled_files(pattern)
-  if not labelled:
-    raise NoUsableData(f"files:{pattern}: no audio files found")
+  unlisted = []
+  labelled = _labelled_files(pattern, unlisted)
   label_names = sorted({l for _, l in labelled if l is not None})
   index = {name: i for i, name in enumerate(label_names)}
   bank = ClipBank([], np.zeros([0], np.int64), [], label_names)
+  for error in unlisted:
+    bank.skipped.add(audio_io.AudioError(
+        error.filename, audio_io.UNREADABLE,
+        f"cannot list folder: {error.strerror}"))
+    logging.warning("skipped folder %s: %s", error.filename, error.strerror)
+  if not labelled:
+    raise NoUsableData(f"files:{pattern}: no audio files found; "
+                       f"{bank.skipped.summary()}")
   labels = []
   for path, label in tqdm.tqdm(labelled, desc="reading audio",
                                disable=not progress, unit="file"):

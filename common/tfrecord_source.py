@@ -102,9 +102,10 @@ def encode_example(clip_id, audio, sample_rate, frames=None, frame_rate=0.0,
     if frames.size and not frame_size:
       frame_size = frames.shape[1]
     frames = encode_jpeg(frames, jpeg_quality)
+  # A non-UTF-8 file name (str with surrogates) is stored as its bytes.
   feature = {
-      "clip_id": _bytes([clip_id.encode()]),
-      "source": _bytes([source.encode()]),
+      "clip_id": _bytes([clip_id.encode("utf-8", "surrogateescape")]),
+      "source": _bytes([source.encode("utf-8", "surrogateescape")]),
       "clip_index": _ints([clip_index]),
       "start_seconds": _floats([start_seconds]),
       "audio": _bytes([to_pcm16(audio)]),

@@ -68,12 +68,17 @@ class Input:
 
 def shard_of(path, num_shards):
   """Deterministic shard of an input (stable across processes and runs)."""
-  digest = hashlib.sha256(path.encode("utf-8")).digest()
+  # surrogateescape: a non-UTF-8 file name hashes as its bytes.
+  digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).digest()
   return int.from_bytes(digest[:8], "big") % num_shards
 
 
 def _is_remote(path):
   return "://" in path
+
+
+def _isdir(path):
+  return tf.io.gfile.isdir(path) if _is_remote(path) else os.path.isdir(path)
 
 
 def _normalize(path):
@@ -105,9 +110,14 @@ def _read_list(list_path):
 
 def list_inputs(spec, folder_labels=False):
   """--input -> sorted, de-duplicated [Input] (normalized paths)."""
-  if tf.io.gfile.isdir(spec):
+  if _isdir(spec):
     items, ignored = [], 0
-    for root, _, files in tf.io.gfile.walk(spec):
+    # Local folders like `files:` sources: names need not be UTF-8 (which
+    # tf.io.gfile would refuse, stopping the run), links are followed.
+    unlisted = []
+    walk = ((root, files) for root, _, files in tf.io.gfile.walk(spec)) if (
+        _is_remote(spec)) else data_sources.walk_files(spec, unlisted)
+    for root, files in walk:
       for name in files:
         if not name.lower().endswith(MEDIA_EXTENSIONS):
           ignored += 1
@@ -120,12 +130,15 @@ def list_inputs(spec, folder_labels=False):
     if ignored:
       logging.info("--input=%s: ignored %d files that are not media by "
                    "their extension", spec, ignored)
+    for error in unlisted:
+      logging.warning("--input=%s: cannot list folder %s (%s): its files "
+                      "are not inputs", spec, error.filename, error.strerror)
   elif spec.lower().endswith(LIST_EXTENSIONS) and tf.io.gfile.exists(spec):
     items = _read_list(spec)
   else:
     matched = (tf.io.gfile.glob(spec) if _is_remote(spec)
                else glob.glob(spec, recursive=True))
-    items = [Input(p) for p in matched if not tf.io.gfile.isdir(p)]
+    items = [Input(p) for p in matched if not _isdir(p)]
   merged = {}
   for item in items:
     path = _normalize(item.path)
@@ -139,6 +152,13 @@ def list_inputs(spec, folder_labels=False):
 def _open_input(path):
   """What PyAV reads: the path itself, or a file object for remote paths."""
   return tf.io.gfile.GFile(path, "rb") if _is_remote(path) else path
+
+
+def _key(text):
+  """A path or clip id as bytes for Beam's coders, which encode str as
+  strict UTF-8: a non-UTF-8 file name (surrogates) is its own bytes. What
+  crosses stages holding paths is bytes or JSON (escaped) for that reason."""
+  return text.encode("utf-8", "surrogateescape")
 
 
 class DecodeInputs(beam.DoFn):
@@ -170,8 +190,8 @@ class DecodeInputs(beam.DoFn):
     self.skipped.inc()
     Metrics.counter(METRICS_NAMESPACE, f"skipped_{reason}").inc()
     logging.warning("skipped %s: %s (%s)", path, reason, detail)
-    return beam.pvalue.TaggedOutput("inputs", (shard, {
-        "path": path, "reason": reason, "detail": detail}))
+    return beam.pvalue.TaggedOutput("inputs", (shard, json.dumps({
+        "path": path, "reason": reason, "detail": detail})))
 
   def process(self, line):
     item = json.loads(line)
@@ -202,7 +222,7 @@ class DecodeInputs(beam.DoFn):
     seconds = 0.0
     for clip in clips:
       clip_id = f"{path}#{clip.index}"
-      yield shard, (clip_id, tfrecord_source.encode_example(
+      yield shard, (_key(clip_id), tfrecord_source.encode_example(
           clip_id, clip.audio, self.settings.sample_rate, clip.frames,
           self.settings.fps if clip.frames.size else 0.0, source=path,
           clip_index=clip.index, start_seconds=clip.start_seconds,
@@ -211,8 +231,8 @@ class DecodeInputs(beam.DoFn):
       seconds += clip.audio.size / self.settings.sample_rate
     self.decoded.inc()
     self.clips.inc(len(clips))
-    yield beam.pvalue.TaggedOutput("inputs", (shard, {
-        "path": path, "clips": len(clips), "seconds": round(seconds, 4)}))
+    yield beam.pvalue.TaggedOutput("inputs", (shard, json.dumps({
+        "path": path, "clips": len(clips), "seconds": round(seconds, 4)})))
 
 
 def _write_json_atomic(path, value):
@@ -234,7 +254,8 @@ class WriteShard(beam.DoFn):
   def process(self, element):
     shard, groups = element
     clips = sorted(groups["clips"])  # By clip id: the same bytes each run.
-    inputs = sorted(groups["inputs"], key=lambda i: i["path"])
+    inputs = sorted((json.loads(i) for i in groups["inputs"]),
+                    key=lambda i: i["path"])
     name = tfrecord_source.shard_name(shard, self.num_shards)
     final = os.path.join(self.output, name)
     tmp = os.path.join(self.output, f".{name}.tmp-{uuid.uuid4().hex}")

@@ -15,6 +15,7 @@ partial set of clips. Media that cannot be used raise `MediaError`, whose
 
 import dataclasses
 import os
+import stat
 
 import av
 import numpy as np
@@ -136,6 +137,14 @@ def _mp4_truncated(source, size):
 
 
 def _open(source, path):
+  if isinstance(source, (str, os.PathLike)):
+    try:  # FFmpeg would block on a FIFO; say what a folder is.
+      mode = os.stat(source).st_mode
+    except OSError:
+      mode = None  # av.open names the error.
+    if mode is not None and not stat.S_ISREG(mode):
+      raise MediaError(path, UNREADABLE, "a folder" if stat.S_ISDIR(mode)
+                       else "not a regular file")
   size = _size(source)
   if size == 0:
     raise MediaError(path, EMPTY, "zero-length file")
@@ -143,6 +152,8 @@ def _open(source, path):
     return av.open(source, mode="r", metadata_errors="ignore")
   except FileNotFoundError as e:
     raise MediaError(path, UNREADABLE, f"not found: {e}")
+  except av.error.EOFError as e:  # The file ends inside its headers.
+    raise MediaError(path, TRUNCATED, str(e).strip() or "end of file")
   except (av.FFmpegError, OSError, ValueError) as e:
     try:
       if size and _mp4_truncated(source, size):
@@ -264,6 +275,9 @@ def decode(source, settings, path=None):
     samples = np.concatenate(chunks)
     seconds = samples.size / native_rate
     declared = _declared_seconds(container, audio_stream)
+    # FFmpeg shortens a WAV's length to the file; its header still tells.
+    declared = max(declared or 0.0,
+                   audio_io.wav_declared_seconds(source) or 0.0) or None
     if declared is not None and declared - seconds > max(
         TRUNCATION_SLACK_SECONDS, TRUNCATION_SHARE * declared):
       raise MediaError(path, TRUNCATED,

@@ -44,7 +44,7 @@ def test_files_labels_from_folders_and_bad_files_counted(tmp_path):
   assert len(bank) == 3
   assert bank.label_names == ["cat", "dog"]
   assert sorted(bank.labels.tolist()) == [0, 1, 1]
-  assert bank.skipped.counts == {"unreadable": 2, "non_finite": 1}
+  assert bank.skipped.counts == {"empty": 1, "unreadable": 1, "non_finite": 1}
   assert len(bank.skipped) == 3
   assert "3 files skipped" in bank.skipped.summary()
   examples = list(bank.dataset().as_numpy_iterator())
