@@ -13,7 +13,13 @@ extraction, HEAR and TF Serving):
 Windows are `window_seconds` long (1 s, the training crop) and start every
 `hop_seconds` (default: the window, i.e. non-overlapping, COLA's test-time
 protocol); windows never pass the end of the clip, and a clip shorter than
-one window is zero-padded (centred) to one window. Any length works.
+one window is zero-padded (centred) to one window. Any length works, zero
+included (an empty clip is one window of silence).
+
+A waveform holding NaN or Inf is refused: the call fails with
+InvalidArgumentError "waveform holds NaN or Inf samples" (a CheckNumerics
+op in the graph; TF Serving answers it as a bad request). Zeroing them
+instead would return a plausible embedding of corrupt audio.
 
 The module also carries `sample_rate`, `window_samples`, `hop_samples` and
 `embedding_size` as int variables, readable after `tf.saved_model.load`.
@@ -24,6 +30,7 @@ Command line (checkpoint -> SavedModel, and optionally TFLite):
 `--tflite` also converts the SavedModel to `DIR.tflite` (common/tflite.py).
 """
 
+import glob
 import os
 import shutil
 
@@ -51,7 +58,9 @@ class EmbeddingModule(tf.Module):
     self.embedding_size = tf.Variable(embedding_size, trainable=False)
 
   def _embed_windows(self, waveform):
-    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    waveform = tf.debugging.check_numerics(
+        tf.convert_to_tensor(waveform, tf.float32),
+        "waveform holds NaN or Inf samples")
     framed, centres = waveform_ops.windows(waveform, self._window, self._hop)
     batch, count = tf.shape(framed)[0], tf.shape(framed)[1]
     flat = tf.reshape(framed, [-1, self._window])
@@ -74,13 +83,30 @@ class EmbeddingModule(tf.Module):
     return {"embeddings": embeddings, "timestamps_ms": timestamps}
 
 
+def _recover(path):
+  """Cleans up after an export that was killed: its temporary folder goes,
+  and a previous SavedModel moved aside but not yet replaced comes back."""
+  for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
+    shutil.rmtree(tmp, ignore_errors=True)
+  olds = sorted(glob.glob(glob.escape(path) + ".old-*"), key=os.path.getmtime)
+  if olds and not os.path.exists(path):
+    os.replace(olds.pop(), path)
+  for old in olds:
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
                        hop_seconds=None):
-  """Writes the SavedModel atomically (temporary dir, then rename)."""
+  """Writes the SavedModel atomically (temporary dir, then rename): at any
+  moment `path` is absent, the previous export or the new one, and a kill
+  leaves nothing the next export does not clean up."""
   module = EmbeddingModule(encoder, sample_rate, window_seconds, hop_seconds)
   path = os.path.abspath(path)
+  if os.path.islink(path):
+    raise ValueError(f"{path} is a symbolic link: refusing to replace it "
+                     "(export to the folder it points to instead)")
+  _recover(path)
   tmp = f"{path}.tmp-{os.getpid()}"
-  shutil.rmtree(tmp, ignore_errors=True)
   tf.saved_model.save(module, tmp, signatures={
       "serving_default": module.embed.get_concrete_function(),
       "window_embeddings": module.embed_windows.get_concrete_function()})
