@@ -98,7 +98,11 @@ class SavedModelEncoder:
 
   @property
   def trainable_variables(self):
-    return [v for v in self.loaded.trainable_variables if v.trainable]
+    """The trainable variables `embed` uses (a restored object is no
+    tf.Module: its function's captures are the reliable list)."""
+    function = self.loaded.embed
+    concrete = getattr(function, "concrete_functions", [function])[0]
+    return [v for v in concrete.trainable_variables if v.trainable]
 
 
 def load_workdir_model(workdir, pretrained=True, seed=0):

@@ -156,3 +156,18 @@ def test_baselines_from_a_saved_model_need_its_config(saved):
   encoder = evaluate.EncoderFactory(saved, config=tiny.get_config())("random")
   out = encoder(tf.zeros([2, 16000]))
   assert out.shape == (2, 16)
+
+
+def test_finetuning_a_saved_model_trains_its_variables(saved):
+  encoder = downstream.SavedModelEncoder(tf.saved_model.load(saved))
+  variables = encoder.trainable_variables
+  assert variables and all(v.trainable for v in variables)
+  before = [v.numpy().copy() for v in variables]
+  frozen = downstream.SavedModelEncoder(tf.saved_model.load(saved))
+  frozen_before = [v.numpy().copy() for v in frozen.trainable_variables]
+  task = tasks.load_task("synthetic:12")
+  downstream.run(task, encoder, "finetune", FAST)
+  downstream.run(task, frozen, "linear", FAST)
+  assert any(not np.allclose(a, v.numpy()) for a, v in zip(before, variables))
+  for a, v in zip(frozen_before, frozen.trainable_variables):
+    np.testing.assert_array_equal(a, v.numpy())

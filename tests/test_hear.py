@@ -91,8 +91,8 @@ def test_load_model_needs_a_path():
 @pytest.mark.slow
 def test_long_clip_in_bounded_memory(saved, child_env):
   """Peak memory does not grow with the clip: after a 30 s clip (whose
-  batches of windows set the peak), a 3 minute clip, whose 3,601 windows of
-  1 s would be 230 MB at once, adds little more than the clip itself (peak
+  batches of windows set the peak), a 2 minute clip, whose 2,401 windows of
+  1 s would be 154 MB at once, adds little more than the clip itself (peak
   RSS in a fresh process). 10 minutes behave the same, only slower."""
   script = (
       "import resource, sys, numpy as np\n"
@@ -102,7 +102,7 @@ def test_long_clip_in_bounded_memory(saved, child_env):
       "hear.get_timestamp_embeddings(warm, m), hear.get_scene_embeddings("
       "warm, m)\n"
       "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-      "audio = np.random.default_rng(0).uniform(-.5, .5, [1, 180 * 16000])"
+      "audio = np.random.default_rng(0).uniform(-.5, .5, [1, 120 * 16000])"
       ".astype(np.float32)\n"
       "e, t = hear.get_timestamp_embeddings(audio, m)\n"
       "s = hear.get_scene_embeddings(audio, m)\n"
@@ -113,6 +113,6 @@ def test_long_clip_in_bounded_memory(saved, child_env):
                           timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   windows, last, _, _, grown_mb = result.stdout.split()[-5:]
-  assert int(windows) == 3601 and float(last) == 180000.0
-  # The clip is 11 MB (23 MB as drawn in float64, 11 MB padded).
+  assert int(windows) == 2401 and float(last) == 120000.0
+  # The clip is 8 MB (15 MB as drawn in float64, 8 MB padded).
   assert int(grown_mb) < 80, result.stdout
