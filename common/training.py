@@ -102,12 +102,15 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
     model = build_initialized_model(method, config)
   epochs = -(-config.total_steps // config.steps_per_epoch)
   throughput = _Throughput()
-  fit_callbacks = [
-      callbacks_lib.StopOnNaN(),
+  # Order matters: NaN stops before anything is saved; the logs of an epoch
+  # are on disk before its checkpoint commits (common/callbacks.py). Only
+  # the chief logs: other workers would write the same epochs again.
+  logs = [callbacks_lib.DurableTensorBoard(
+      os.path.join(workdir, "logs"), update_freq="epoch")
+          ] if callbacks_lib.is_chief() else []
+  fit_callbacks = [callbacks_lib.StopOnNaN()] + logs + [
       callbacks_lib.ResumableCheckpoint(
           os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints),
-      keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
-                                  update_freq="epoch"),
       throughput,
   ]
   history = model.fit(dataset, epochs=epochs,
