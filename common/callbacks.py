@@ -125,7 +125,8 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     step = int(self.model.optimizer.iterations.numpy())
     os.makedirs(self.directory, exist_ok=True)
     if not is_chief():  # Every worker takes part in reading the variables.
-      tmp = os.path.join(self.directory, f".tmp-worker-{os.getpid()}.h5")
+      tmp = os.path.join(self.directory,
+                         f".tmp-worker-{os.getpid()}.weights.h5")
       self.model.save_weights(tmp, overwrite=True)
       os.remove(tmp)
       return
