@@ -111,9 +111,12 @@ def load_workdir_model(workdir, pretrained=True, seed=0):
   from common import callbacks  # The training side; only for workdirs.
   from common import training
   config = training.read_config(workdir)
-  return keras_model_from_config(
-      config, callbacks.latest_weights(f"{workdir}/checkpoints")
-      if pretrained else None, seed=seed, name=workdir)
+  weights = None
+  if pretrained:
+    weights = callbacks.latest_weights(f"{workdir}/checkpoints")
+    if weights is None:
+      raise FileNotFoundError(f"{workdir}: no checkpoint to evaluate")
+  return keras_model_from_config(config, weights, seed=seed, name=workdir)
 
 
 def keras_model_from_config(config, weights=None, seed=0, name="config"):
@@ -174,12 +177,6 @@ def window_samples(settings):
   return int(round(settings.window_seconds * audio_io.SAMPLE_RATE))
 
 
-def _normalize(waveform, how):
-  if how == "none":
-    return waveform
-  return waveform_ops.l2_normalize(waveform)
-
-
 def training_batches(source, settings, encode_label):
   """Infinite (crops [batch, window], targets) from a task's train source."""
   window = window_samples(settings)
@@ -187,10 +184,10 @@ def training_batches(source, settings, encode_label):
   def prepare(example):
     audio = example["audio"]
     if settings.normalize == "clip":
-      audio = _normalize(audio, "clip")
+      audio = waveform_ops.l2_normalize(audio)
     crop = waveform_ops.random_crop(audio, window)
     if settings.normalize == "window":
-      crop = _normalize(crop, "window")
+      crop = waveform_ops.l2_normalize(crop)
     return crop, encode_label(example["label"])
 
   ds = source.dataset().shuffle(settings.shuffle_buffer, seed=settings.seed)

@@ -20,7 +20,6 @@ printed and written to OUTPUT_DIR/table.md (and table.json).
 """
 
 import dataclasses
-import json
 import os
 import re
 import sys
