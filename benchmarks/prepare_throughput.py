@@ -160,7 +160,12 @@ def run(args):
 
   def pipeline():
     with tempfile.TemporaryDirectory() as output:
-      summary = prepare.prepare(args.corpus_dir + "/*.mp4", output, settings,
+      # A list file, not a glob: the corpus folder may hold more files
+      # (from a run with a larger --files) than this run measures.
+      inputs = os.path.join(output, "inputs.txt")
+      with open(inputs, "w") as f:
+        f.write("\n".join(paths) + "\n")
+      summary = prepare.prepare(inputs, os.path.join(output, "out"), settings,
                                 num_shards=args.num_shards, progress=False)
       assert summary["clips_written"] == clips, summary
 

@@ -34,7 +34,7 @@ BENCHMARKS = [
     ("input_pipeline", "input_pipeline", []),
     ("embedding_extraction", "embedding_extraction", []),
     ("multimodal_cost", "multimodal_cost", []),
-    ("prepare_throughput", "prepare", ["--files=6"]),
+    ("prepare_throughput", "prepare", ["--files=6", "--repeats=1"]),
     ("training_step", "training_step", []),
 ]
 
