@@ -16,10 +16,19 @@ protocol); windows never pass the end of the clip, and a clip shorter than
 one window is zero-padded (centred) to one window. Any length works, zero
 included (an empty clip is one window of silence).
 
-A waveform holding NaN or Inf is refused: the call fails with
-InvalidArgumentError "waveform holds NaN or Inf samples" (a CheckNumerics
-op in the graph; TF Serving answers it as a bad request). Zeroing them
-instead would return a plausible embedding of corrupt audio.
+Bad input fails with a clear InvalidArgumentError (TF Serving answers it
+as a bad request), never with NaN embeddings or a dead server:
+  NaN or Inf samples   "waveform holds NaN or Inf samples" (CheckNumerics;
+                       zeroing them would embed corrupt audio plausibly)
+  not [batch, samples] "Shape of tensor waveform [...] is not compatible
+                       with expected shape [?,?]" (EnsureShape: the
+                       signature alone does not check the rank)
+  not float32          "expected to be a float tensor but is a ..."
+  finite, but far beyond [-1, 1]
+                       "embedding is not finite: are the waveform's
+                       samples far outside [-1, 1]?" (a float32 near its
+                       maximum overflows the STFT; checked on the small
+                       output rather than clipping a copy of the input)
 
 The module also carries `sample_rate`, `window_samples`, `hop_samples` and
 `embedding_size` as int variables, readable after `tf.saved_model.load`.
@@ -58,13 +67,17 @@ class EmbeddingModule(tf.Module):
     self.embedding_size = tf.Variable(embedding_size, trainable=False)
 
   def _embed_windows(self, waveform):
+    waveform = tf.ensure_shape(tf.convert_to_tensor(waveform, tf.float32),
+                               [None, None], name="waveform")
     waveform = tf.debugging.check_numerics(
-        tf.convert_to_tensor(waveform, tf.float32),
-        "waveform holds NaN or Inf samples")
+        waveform, "waveform holds NaN or Inf samples")
     framed, centres = waveform_ops.windows(waveform, self._window, self._hop)
     batch, count = tf.shape(framed)[0], tf.shape(framed)[1]
     flat = tf.reshape(framed, [-1, self._window])
-    embeddings = tf.cast(self.encoder(flat, training=False), tf.float32)
+    embeddings = tf.debugging.check_numerics(
+        tf.cast(self.encoder(flat, training=False), tf.float32),
+        "embedding is not finite: are the waveform's samples far outside "
+        "[-1, 1]?")
     embeddings = tf.reshape(embeddings, [batch, count, self._size])
     timestamps = tf.tile((centres * 1000.0 / self._rate)[tf.newaxis],
                          [batch, 1])
