@@ -58,9 +58,10 @@ def _as_array(audio):
 def get_scene_embeddings(audio, model):
   """float32 [n, samples] -> tf.Tensor float32 [n, scene_embedding_size]."""
   audio = _as_array(audio)
-  rows = [model.embedder.embed_clip(clip)[0] for clip in audio]
-  return tf.constant(np.stack(rows).reshape(
-      [len(audio), model.scene_embedding_size]), tf.float32)
+  out = np.zeros([len(audio), model.scene_embedding_size], np.float32)
+  for i, clip in enumerate(audio):  # No sounds: [0, D], as for timestamps.
+    out[i] = model.embedder.embed_clip(clip)[0]
+  return tf.constant(out)
 
 
 def timestamps_ms(num_samples, model):

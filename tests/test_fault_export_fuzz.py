@@ -258,10 +258,6 @@ def test_hear_module_survives_fuzzing(saved_model, inputs, child_env):
 HEAR_EMPTY_BATCHES = ("empty_batch", "empty_batch_and_clip")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "common/hear.py: get_scene_embeddings of zero sounds raises numpy's "
-    "'need at least one array to stack' instead of returning [0, D] "
-    "(get_timestamp_embeddings returns [0, T, D]); for the HEAR owner"))
 @pytest.mark.parametrize("name", HEAR_EMPTY_BATCHES)
 def test_hear_scene_embeddings_of_no_sounds(saved_model, name):
   from common import hear
