@@ -45,6 +45,7 @@ import shutil
 
 import tensorflow as tf
 
+from common import paths
 from common import waveform_ops
 
 
@@ -116,8 +117,9 @@ def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
   module = EmbeddingModule(encoder, sample_rate, window_seconds, hop_seconds)
   path = os.path.abspath(path)
   if os.path.islink(path):
-    raise ValueError(f"{path} is a symbolic link: refusing to replace it "
-                     "(export to the folder it points to instead)")
+    raise paths.UnsafePath(
+        f"{path} is a symbolic link: refusing to replace it (export to the "
+        "folder it points to instead)")
   _recover(path)
   tmp = f"{path}.tmp-{os.getpid()}"
   tf.saved_model.save(module, tmp, signatures={
@@ -139,6 +141,8 @@ def export_workdir(workdir, output=None, weights=None):
   from common import callbacks  # The training side, not needed to serve.
   from common import training
   config = training.read_config(workdir)
+  if output is None:
+    paths.check_inside(workdir, ["saved_model"])
   weights = weights or callbacks.latest_weights(
       os.path.join(workdir, "checkpoints"))
   if weights is None:

@@ -28,8 +28,13 @@ import tensorflow as tf
 from common import callbacks as callbacks_lib
 from common import distribute
 from common import export
+from common import paths
 
 METHODS = {"cola": "cola.method", "multimodal": "multimodal.method"}
+# What a run writes in its workdir: none may lead outside it (paths.py).
+WORKDIR_ENTRIES = ("config.json", "checkpoints", "logs",
+                   os.path.join("logs", "train"), "saved_model",
+                   "train_summary.json")
 
 
 def load_method(name):
@@ -90,6 +95,7 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   method = load_method(config.method)
   data_spec = data_spec or config.data
   os.makedirs(workdir, exist_ok=True)
+  paths.check_inside(workdir, WORKDIR_ENTRIES)
   write_config(config, workdir)
   keras.utils.set_random_seed(config.seed)
   if config.get("mixed_precision", "float32") != "float32":

@@ -46,6 +46,7 @@ import tqdm
 
 from common import audio_io
 from common import data_sources
+from common import paths
 from common import tfrecord_source
 from multimodal import video
 
@@ -427,6 +428,7 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
   inputs = list_inputs(input_spec, folder_labels)
   if not inputs:
     raise data_sources.NoUsableData(f"--input={input_spec}: no media files")
+  paths.check_inside(output, [MANIFESTS])  # Shards and JSON are renamed.
   tf.io.gfile.makedirs(os.path.join(output, MANIFESTS))
   spec_path = os.path.join(output, tfrecord_source.SPEC_FILE)
   existing = _read_json(spec_path)
