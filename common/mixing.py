@@ -1,0 +1,135 @@
+"""Example mixing: each example of a batch gets a smaller share of another.
+
+The multimodal method's augmentation (Wang et al., 2021): example i becomes
+(1 - r_i) x_i + r_i x_p(i), with p(i) another example of the same batch and
+r_i < 0.5, so every mixed example stays dominated by its own content and its
+positive stays its own pair. Telling one's own partner apart from a batch in
+which every example carries traces of another is a harder task, and harder
+still as the batch grows.
+
+It runs on whole batches in the input pipeline (a `tf.data` map after
+`batch`), so partners come from the batch the pipeline builds (the global
+batch under `experimental_distribute_dataset`); evaluation and export never
+go through it. All choices are config values (`mixing_config()`):
+
+  enabled        False gives the batch back unchanged (the same tensors)
+  modalities     which keys are mixed, e.g. ("audio", "frames")
+  distribution   of r: "uniform" on [min_ratio, max_ratio], "beta"
+                 (Beta(alpha, alpha) folded below 0.5, then clipped to
+                 [min_ratio, max_ratio]) or "constant" (max_ratio)
+  probability    share of examples that are mixed at all (others get r = 0)
+  partners       "same": every modality of example i mixes in the same
+                 partner with the same ratio (a mixed clip, sound and picture
+                 alike); "independent": a partner and ratio per modality
+  match_level    keys whose partner is first scaled to the example's own RMS
+                 level, so that r is a share of energy, not of amplitude (a
+                 loud partner at r = 0.4 would otherwise drown a quiet clip)
+"""
+
+import ml_collections
+import tensorflow as tf
+
+DISTRIBUTIONS = ("uniform", "beta", "constant")
+PARTNERS = ("same", "independent")
+
+
+def mixing_config(**overrides):
+  """The defaults (documented in docs/multimodal.md), with `overrides`."""
+  c = ml_collections.ConfigDict(dict(
+      enabled=True, modalities=("audio", "frames"), distribution="uniform",
+      min_ratio=0.0, max_ratio=0.4, beta_alpha=0.4, probability=1.0,
+      partners="same", match_level=("audio",)))
+  c.update(overrides)
+  return c
+
+
+def check_config(config):
+  if config.distribution not in DISTRIBUTIONS:
+    raise ValueError(f"mixing.distribution={config.distribution!r}: expected "
+                     f"one of {', '.join(DISTRIBUTIONS)}")
+  if config.partners not in PARTNERS:
+    raise ValueError(f"mixing.partners={config.partners!r}: expected one of "
+                     f"{', '.join(PARTNERS)}")
+  if not 0 <= config.min_ratio <= config.max_ratio < 0.5:
+    raise ValueError(
+        "mixing ratios must satisfy 0 <= min_ratio <= max_ratio < 0.5 (an "
+        f"example must stay dominated by its own content), got "
+        f"[{config.min_ratio}, {config.max_ratio}]")
+
+
+def partner_indices(batch_size):
+  """For each example, another example of the batch (never itself)."""
+  shift = tf.random.uniform([batch_size], 1, tf.maximum(batch_size, 2),
+                            dtype=tf.int32)
+  return (tf.range(batch_size) + shift) % batch_size
+
+
+def mixing_ratios(batch_size, config):
+  """Per-example share r of the partner, float32 [batch_size]."""
+  low, high = config.min_ratio, config.max_ratio
+  if config.distribution == "constant":
+    ratios = tf.fill([batch_size], float(high))
+  elif config.distribution == "uniform":
+    ratios = tf.random.uniform([batch_size], low, high)
+  else:
+    # Beta(a, a) as X / (X + Y) with X, Y ~ Gamma(a): folded to the smaller
+    # share, then kept inside [low, high].
+    x = tf.random.gamma([batch_size], config.beta_alpha)
+    y = tf.random.gamma([batch_size], config.beta_alpha)
+    share = tf.math.divide_no_nan(x, x + y)
+    ratios = tf.clip_by_value(tf.minimum(share, 1 - share), low, high)
+  if config.probability < 1:
+    mixed = tf.random.uniform([batch_size]) < config.probability
+    ratios = tf.where(mixed, ratios, 0.0)
+  return ratios
+
+
+def _rms(x):
+  axes = list(range(1, len(x.shape)))
+  return tf.sqrt(tf.reduce_mean(tf.square(x), axis=axes, keepdims=True))
+
+
+def mix(x, partners, ratios, match_level=False):
+  """(1 - r) x + r x[partners] over the first axis, in x's dtype.
+
+  With `match_level`, x[partners] is first scaled to x's RMS level (a
+  silent example or partner is left as it is). Integer inputs (uint8
+  frames) are mixed in float32 and rounded back.
+  """
+  ratios = tf.reshape(ratios, [-1] + [1] * (len(x.shape) - 1))
+  values = tf.cast(x, tf.float32)
+  others = tf.gather(values, partners)
+  if match_level:
+    own, theirs = _rms(values), _rms(others)
+    others *= tf.where(theirs > 0, tf.math.divide_no_nan(own, theirs), 1.0)
+  mixed = (1 - ratios) * values + ratios * others
+  if x.dtype.is_integer:
+    mixed = tf.round(mixed)
+  return tf.cast(mixed, x.dtype)
+
+
+def mix_batch(batch, config, has_content=None):
+  """Mixes the `config.modalities` entries of a batch dict.
+
+  `has_content` optionally names, per modality, a [batch] bool/0-1 tensor:
+  a partner without content there (e.g. an audio-only clip's empty frames)
+  is not mixed in. Other entries pass through untouched.
+  """
+  if not config.enabled:
+    return batch
+  check_config(config)
+  keys = [k for k in config.modalities if k in batch]
+  if not keys:
+    return batch
+  size = tf.shape(batch[keys[0]])[0]
+  shared = (partner_indices(size), mixing_ratios(size, config))
+  out = dict(batch)
+  for key in keys:
+    partners, ratios = shared if config.partners == "same" else (
+        partner_indices(size), mixing_ratios(size, config))
+    if has_content and key in has_content:
+      usable = tf.cast(tf.gather(has_content[key], partners), tf.float32)
+      ratios = ratios * usable
+    out[key] = mix(batch[key], partners, ratios,
+                   match_level=key in tuple(config.match_level))
+  return out
