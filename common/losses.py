@@ -51,6 +51,22 @@ def num_replicas():
   return tf.distribute.get_replica_context().num_replicas_in_sync
 
 
+def _on_worker_device(x, context):
+  """`x`, placed on this replica's device when it has none.
+
+  With one device per worker, MultiWorkerMirroredStrategy runs the replica
+  function outside any device scope, and a collective on a tensor without a
+  device fails ("destinations can not be empty"); pin it to the worker's.
+  """
+  if x.device or not isinstance(
+      context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return x
+  devices = context.strategy.extended.worker_devices
+  replica = tf.get_static_value(context.replica_id_in_sync_group) or 0
+  with tf.device(devices[replica % len(devices)]):
+    return tf.identity(x)
+
+
 def gather_global(x, global_negatives=True):
   """Rows of `x` from every replica, and where this replica's rows start.
 
@@ -60,7 +76,7 @@ def gather_global(x, global_negatives=True):
   context = tf.distribute.get_replica_context()
   if not global_negatives or context.num_replicas_in_sync == 1:
     return x, 0
-  gathered = context.all_gather(x, axis=0)
+  gathered = context.all_gather(_on_worker_device(x, context), axis=0)
   offset = context.replica_id_in_sync_group * tf.shape(x)[0]
   return gathered, offset
 
@@ -94,3 +110,48 @@ def contrastive_accuracy(logits, labels):
 def scale_for_replicas(loss):
   """Divides a replica's loss so that the sum of replica gradients is right."""
   return loss / tf.cast(num_replicas(), loss.dtype)
+
+
+def info_nce(anchors, positives, temperature=0.1, global_negatives=True,
+             mask=None):
+  """InfoNCE of anchors against (global) positives, cosine / temperature.
+
+  `mask` (float [n_local], 1 = usable) leaves examples out of the loss, as
+  anchors and as candidates (e.g. audio-only clips in an audio-video pair).
+  Returns (loss, accuracy) in the COLA loss's convention: their mean over
+  replicas is the mean over the usable examples of the global batch, so
+  `scale_for_replicas(loss)` gives the gradients of one device.
+  """
+  anchors = tf.cast(anchors, tf.float32)
+  positives = tf.cast(positives, tf.float32)
+  logits, labels = contrastive_logits(
+      CosineSimilarity(temperature), anchors, positives, global_negatives)
+  correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32),
+                             labels), tf.float32)
+  if mask is None:
+    return softmax_contrastive_loss(logits, labels), tf.reduce_mean(correct)
+  mask = tf.cast(mask, tf.float32)
+  candidates, _ = gather_global(mask, global_negatives)
+  logits = tf.where(candidates[tf.newaxis] > 0, logits, -1e9)
+  losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=labels, logits=logits)
+  # The usable examples per replica, on average over the replicas that
+  # share the negatives: each replica's sum over it is its share of the mean.
+  count = tf.reduce_sum(mask)
+  if global_negatives:
+    count = tf.reduce_sum(candidates) / tf.cast(num_replicas(), tf.float32)
+  return (tf.math.divide_no_nan(tf.reduce_sum(mask * losses), count),
+          tf.math.divide_no_nan(tf.reduce_sum(mask * correct), count))
+
+
+def pair_nce(x, y, temperature=0.1, symmetric=True, global_negatives=True,
+             mask=None):
+  """InfoNCE between two views: x -> y, or the mean of both directions.
+
+  Returns (loss, accuracy); accuracy is averaged like the loss.
+  """
+  loss, accuracy = info_nce(x, y, temperature, global_negatives, mask)
+  if not symmetric:
+    return loss, accuracy
+  back, back_accuracy = info_nce(y, x, temperature, global_negatives, mask)
+  return 0.5 * (loss + back), 0.5 * (accuracy + back_accuracy)
