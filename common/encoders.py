@@ -1,7 +1,11 @@
-"""Spectrogram encoders, looked up by name.
+"""Encoders, looked up by name, for each input format.
 
-Every encoder maps a log-mel batch [batch, time, mel, 1] to one vector per
-example, h = f(x): the representation that is transferred downstream.
+Every encoder maps a batch of one format to one vector per example, h = f(x):
+the representation that is transferred downstream. Log-mel encoders (here)
+take [batch, time, mel, 1]; waveform encoders (common/waveform_encoders.py)
+take [batch, samples]; video encoders (common/video_encoders.py) take
+[batch, frames, height, width, 3] with pixel values in [0, 255]. All of them
+share this one registry, so a config names any encoder the same way.
 
 Keras's EfficientNet divides its input by 255 and applies an (un-adapted,
 identity) Normalization in its stem, because it expects 8-bit RGB pixels.
@@ -51,6 +55,20 @@ def efficientnet_b0(input_shape, undo_input_rescaling=True, pooling="max",
   return keras.Model(inputs, backbone(x), name="efficientnet_b0")
 
 
+@register("resnet50")
+def resnet50(input_shape, pooling="max", **unused):
+  """ResNet-50 (Keras's, random init, no input preprocessing), 2048-d.
+
+  The log-mel network of the multimodal paper's family of models; global
+  max pooling as for EfficientNet-B0 (COLA's choice).
+  """
+  inputs = keras.Input(input_shape, name="log_mel")
+  backbone = keras.applications.ResNet50(
+      include_top=False, weights=None, input_shape=input_shape,
+      pooling=pooling)
+  return keras.Model(inputs, backbone(inputs), name="resnet50")
+
+
 @register("tiny")
 def tiny(input_shape, width=16, depth=4, embedding_dim=256, pooling="max",
          batch_norm=True, **unused):
@@ -76,3 +94,8 @@ def tiny(input_shape, width=16, depth=4, embedding_dim=256, pooling="max",
   pool = (keras.layers.GlobalMaxPooling2D if pooling == "max"
           else keras.layers.GlobalAveragePooling2D)
   return keras.Model(inputs, pool(name="pool")(x), name="tiny")
+
+
+# The other formats register their encoders on import.
+from common import video_encoders  # noqa: E402,F401
+from common import waveform_encoders  # noqa: E402,F401
