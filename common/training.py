@@ -74,7 +74,32 @@ def build_initialized_model(method, config):
                 jit_compile=bool(config.get("jit_compile", False)))
   model.initialize()
   model.optimizer.build(model.trainable_variables)
+  if isinstance(tf.distribute.get_strategy(),
+                tf.distribute.MultiWorkerMirroredStrategy):
+    _fit_multi_worker(model)
   return model
+
+
+def _fit_multi_worker(model):
+  """Works around two Keras 3 bugs that stop `fit` under
+  MultiWorkerMirroredStrategy (tests/test_multimodal_distributed.py runs two
+  workers):
+
+  - fit first averages one batch over the replicas to build the model
+    symbolically, and the strategy cannot reduce a nested batch (a tuple or
+    dict; keras-team/keras#20329). initialize() has built everything that
+    this would, so it is skipped.
+  - each step's logs are averaged with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on scalars (tensorflow/tensorflow#72388); logs of shape [1]
+    reduce to the same scalar means.
+  """
+  model._maybe_symbolic_build = lambda *args, **kwargs: None  # pylint: disable=protected-access
+  train_step = model.train_step
+
+  def train_step_with_vector_logs(data):
+    return {k: tf.reshape(v, [1]) for k, v in train_step(data).items()}
+
+  model.train_step = train_step_with_vector_logs
 
 
 class _Throughput(keras.callbacks.Callback):
@@ -90,8 +115,12 @@ class _Throughput(keras.callbacks.Callback):
 
 
 def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
-          cpu_devices=2, tpu="", verbose="auto"):
-  """Runs (or resumes) a training run; returns the train summary dict."""
+          cpu_devices=2, tpu="", verbose="auto", callbacks=()):
+  """Runs (or resumes) a training run; returns the train summary dict.
+
+  `callbacks` are extra Keras callbacks for `fit` (after the run's own), for
+  programs that embed a run and want to watch or inspect its model.
+  """
   method = load_method(config.method)
   data_spec = data_spec or config.data
   os.makedirs(workdir, exist_ok=True)
@@ -118,7 +147,7 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
       callbacks_lib.ResumableCheckpoint(
           os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints),
       throughput,
-  ]
+  ] + list(callbacks)
   history = model.fit(dataset, epochs=epochs,
                       steps_per_epoch=config.steps_per_epoch,
                       callbacks=fit_callbacks, verbose=verbose,
