@@ -1,0 +1,66 @@
+"""Multimodal pre-training on the embedded default: minutes on a laptop CPU.
+
+  python -m multimodal.train
+  python -m multimodal.train --config=multimodal/configs/default.py \
+      --config.mixing.enabled=False --config.pair_weights.wave_video=0
+
+The method is the paper's (waveform, log-mel and video encoders; NCE over
+every pair with the global batch as negatives; example mixing); the encoders
+are the small `*tiny` CNNs, the video 32 px at 8 frames per second, and the
+run short, so that it finishes on a CPU. multimodal/configs/paper.py has the
+large-scale sizes. docs/multimodal.md explains every value and its reason.
+"""
+
+import ml_collections
+
+from common import mixing
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.method = "multimodal"
+  c.seed = 0
+  c.data = "synthetic"        # used when --data is not given
+  # Optimisation.
+  c.batch_size = 64           # global batch, split over replicas
+  c.learning_rate = 1e-3      # Adam
+  c.total_steps = 600
+  c.steps_per_epoch = 100     # checkpoint, TensorBoard and log interval
+  c.keep_checkpoints = 3
+  c.jit_compile = False       # XLA for the train step
+  c.mixed_precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU)
+  # Clips: an audio window and the frames of the same span.
+  c.sample_rate = 16000
+  c.crop_seconds = 1.0        # = the SavedModel's window
+  c.fps = 8.0                 # frames per second fed to the video encoder
+  c.resolution = 32           # side of the square frames, px
+  c.source_clip_seconds = 10.0  # files: media are cut into clips this long
+  c.shuffle_buffer = 1024     # clips
+  c.frontend = ml_collections.ConfigDict(dict(
+      sample_rate=16000, window_length=400, hop_length=160, fft_length=1024,
+      mel_bands=64, lower_hz=60.0, upper_hz=7800.0, log_floor=1e-5,
+      log_ceiling=1e8, magnitude=True))
+  # Encoders, by name (common/encoders.py and friends).
+  c.mel_encoder = "tiny"      # or efficientnet_b0, resnet50
+  c.mel_encoder_kwargs = ml_collections.ConfigDict(dict(
+      width=16, depth=4, embedding_dim=256))
+  c.wave_encoder = "waveform_tiny"  # or waveform_cnn
+  c.wave_encoder_kwargs = ml_collections.ConfigDict(dict(
+      width=32, depth=3, embedding_dim=256))
+  c.video_encoder = "video_tiny"    # or video_tsm
+  c.video_encoder_kwargs = ml_collections.ConfigDict(dict(
+      width=16, depth=3, embedding_dim=256))
+  # Heads and losses.
+  c.head_hidden_dim = 512     # 0: a linear head
+  c.embedding_dim = 128       # size of each pair's shared space
+  c.pair_weights = ml_collections.ConfigDict(dict(
+      wave_mel=1.0, wave_video=1.0, mel_video=1.0))  # 0 turns a pair off
+  c.temperature = 0.1         # of the cosine similarity
+  c.symmetric = True          # False: first -> second of each pair only
+  c.global_negatives = True   # False: each replica's own batch
+  c.mixing = mixing.mixing_config()
+  # Export.
+  c.export_embedding = "mel"  # mel, wave or concat (both, concatenated)
+  c.export_window_seconds = 1.0
+  c.export_hop_seconds = 1.0
+  return c

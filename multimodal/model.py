@@ -1,0 +1,199 @@
+"""Multimodal audio-video contrastive model (after Wang, Luc, Recasens,
+Alayrac & van den Oord, 2021).
+
+Three encoders, each chosen by name: the raw waveform (1-D CNN), its log-mel
+spectrogram (2-D CNN; the frontend runs in the model) and the low-resolution
+frames of the same span (a video CNN with temporal shifts). For every pair
+(waveform-log-mel, waveform-video, log-mel-video) with a non-zero weight,
+each side has its own projection head into that pair's space, and an
+InfoNCE loss (cosine similarity / temperature) scores every example against
+the whole global batch (common/losses.py). The loss is the weighted sum
+over pairs; each pair is one-way (first -> second) or symmetric.
+
+Called on a waveform batch, the model returns the audio representation
+that is exported: the log-mel encoder's h, the waveform encoder's, or both
+concatenated (`export_embedding`).
+"""
+
+import keras
+import tensorflow as tf
+
+from common import encoders
+from common import frontend as frontend_lib
+from common import losses
+
+MODALITIES = ("wave", "mel", "video")
+PAIRS = (("wave", "mel"), ("wave", "video"), ("mel", "video"))
+EXPORTS = ("mel", "wave", "concat")
+
+
+def pair_name(pair):
+  return "_".join(pair)
+
+
+def active_pairs(config):
+  """The pairs with a non-zero weight, in PAIRS order."""
+  weights = dict(config.pair_weights)
+  unknown = set(weights) - {pair_name(p) for p in PAIRS}
+  if unknown:
+    raise ValueError(f"pair_weights: unknown pairs {sorted(unknown)}; use "
+                     f"{', '.join(pair_name(p) for p in PAIRS)}")
+  pairs = [p for p in PAIRS if weights.get(pair_name(p), 0.0)]
+  if not pairs:
+    raise ValueError("pair_weights: every pair has weight 0")
+  return pairs
+
+
+class ProjectionHead(keras.layers.Layer):
+  """h -> z: Dense-ReLU-Dense (SimCLR's head), or one Dense without
+  a hidden size."""
+
+  def __init__(self, hidden_dim, output_dim, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden = (keras.layers.Dense(hidden_dim, activation="relu",
+                                      name="hidden") if hidden_dim else None)
+    self.output_layer = keras.layers.Dense(output_dim, name="output")
+
+  def call(self, h):
+    if self.hidden is not None:
+      h = self.hidden(h)
+    return self.output_layer(h)
+
+
+class Multimodal(keras.Model):
+  """Waveform [batch, samples] -> audio embedding h [batch, D].
+
+  Trains on batches {"audio": [n, samples], "frames": uint8 [n, F, R, R,
+  3], "has_video": [n]} (multimodal/data.py).
+  """
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    if config.export_embedding not in EXPORTS:
+      raise ValueError(f"export_embedding={config.export_embedding!r}: "
+                       f"expected one of {', '.join(EXPORTS)}")
+    self.pairs = active_pairs(config)
+    used = {m for p in self.pairs for m in p}
+    if config.export_embedding in ("mel", "concat"):
+      used.add("mel")
+    if config.export_embedding in ("wave", "concat"):
+      used.add("wave")
+    self.crop_samples = int(round(config.crop_seconds * config.sample_rate))
+    self.crop_frames = int(round(config.crop_seconds * config.fps))
+    self.frontend = frontend_lib.from_config(config.frontend)
+    frames = frontend_lib.num_frames(
+        self.crop_samples, config.frontend.window_length,
+        config.frontend.hop_length)
+    # Only the encoders some loss or the export uses are built.
+    self.mel_encoder = self.wave_encoder = self.video_encoder = None
+    if "mel" in used:
+      self.mel_encoder = encoders.build(
+          config.mel_encoder, (frames, config.frontend.mel_bands, 1),
+          **config.mel_encoder_kwargs)
+    if "wave" in used:
+      self.wave_encoder = encoders.build(
+          config.wave_encoder, (self.crop_samples,),
+          **config.wave_encoder_kwargs)
+    if "video" in used:
+      self.video_encoder = encoders.build(
+          config.video_encoder,
+          (self.crop_frames, config.resolution, config.resolution, 3),
+          **config.video_encoder_kwargs)
+    # Keyed "<pair>/<modality>", e.g. "wave_video/video".
+    self.heads = {
+        f"{pair_name(pair)}/{m}": ProjectionHead(
+            config.head_hidden_dim, config.embedding_dim,
+            name=f"head_{pair_name(pair)}_{m}")
+        for pair in self.pairs for m in pair}
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+    self.pair_trackers = {
+        pair_name(pair): [keras.metrics.Mean(name=f"{pair_name(pair)}_loss"),
+                          keras.metrics.Mean(
+                              name=f"{pair_name(pair)}_accuracy")]
+        for pair in self.pairs}
+
+  def embedding_model(self):
+    """Waveform windows -> h: the audio side that is exported."""
+    return self
+
+  def encode_mel(self, waveform, training=False):
+    return self.mel_encoder(self.frontend(waveform), training=training)
+
+  def call(self, waveform, training=False):
+    parts = []
+    if self.config.export_embedding in ("wave", "concat"):
+      parts.append(self.wave_encoder(waveform, training=training))
+    if self.config.export_embedding in ("mel", "concat"):
+      parts.insert(0, self.encode_mel(waveform, training=training))
+    return parts[0] if len(parts) == 1 else tf.concat(parts, -1)
+
+  def encode(self, batch, training=False):
+    """Every modality the losses use: {"wave"|"mel"|"video": h}."""
+    used = {m for p in self.pairs for m in p}
+    h = {}
+    if "wave" in used:
+      h["wave"] = self.wave_encoder(batch["audio"], training=training)
+    if "mel" in used:
+      h["mel"] = self.encode_mel(batch["audio"], training=training)
+    if "video" in used:
+      h["video"] = self.video_encoder(
+          tf.cast(batch["frames"], tf.float32), training=training)
+    return h
+
+  def build(self, input_shape):
+    # Sub-layers build on their first call; initialize() makes that call.
+    self.built = True
+
+  def initialize(self):
+    """Creates every weight with one eager call on zeros."""
+    self(tf.zeros([2, self.crop_samples]))
+    size = self.config.resolution
+    h = self.encode({
+        "audio": tf.zeros([2, self.crop_samples]),
+        "frames": tf.zeros([2, self.crop_frames, size, size, 3], tf.uint8)})
+    for name, head in self.heads.items():
+      head(h[name.split("/")[1]])
+
+  def contrastive_step(self, batch, training):
+    """Weighted loss (this replica's, unscaled) and per-pair (loss, acc)."""
+    h = self.encode(batch, training)
+    weights = dict(self.config.pair_weights)
+    total = 0.0
+    per_pair = {}
+    for pair in self.pairs:
+      first, second = pair
+      name = pair_name(pair)
+      z_first = self.heads[f"{name}/{first}"](h[first], training=training)
+      z_second = self.heads[f"{name}/{second}"](h[second], training=training)
+      mask = batch["has_video"] if "video" in pair else None
+      loss, accuracy = losses.pair_nce(
+          z_first, z_second, self.config.temperature, self.config.symmetric,
+          self.config.global_negatives, mask)
+      per_pair[name] = (loss, accuracy)
+      total += weights[name] * loss
+    return total, per_pair
+
+  def train_step(self, data):
+    with tf.GradientTape() as tape:
+      loss, per_pair = self.contrastive_step(data, True)
+      scaled = self.optimizer.scale_loss(losses.scale_for_replicas(loss))
+    gradients = tape.gradient(scaled, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return self._update_metrics(loss, per_pair)
+
+  def test_step(self, data):
+    return self._update_metrics(*self.contrastive_step(data, False))
+
+  def _update_metrics(self, loss, per_pair):
+    self.loss_tracker.update_state(loss)
+    for name, (pair_loss, accuracy) in per_pair.items():
+      loss_tracker, accuracy_tracker = self.pair_trackers[name]
+      loss_tracker.update_state(pair_loss)
+      accuracy_tracker.update_state(accuracy)
+    return {m.name: m.result() for m in self.metrics}
+
+  @property
+  def metrics(self):
+    return [self.loss_tracker] + [
+        m for pair in self.pairs for m in self.pair_trackers[pair_name(pair)]]
