@@ -248,7 +248,6 @@ def test_hear_module_survives_fuzzing(saved_model, inputs, child_env):
   # 30 minutes of 50 ms timestamps is 36,001 windows: minutes of CPU here
   # for nothing the scene case does not show.
   skip = {("thirty_minutes", "timestamp")}
-  skip |= {(n, "scene") for n in HEAR_EMPTY_BATCHES}
   cases = fuzz(server, inputs, ["scene", "timestamp"], hear_expectation,
                skip)
   server.close()
