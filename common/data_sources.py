@@ -228,7 +228,9 @@ class TfdsSource:
       if audio.shape.rank == 2:
         audio = tf.reduce_mean(audio, axis=-1)
       if dtype.is_integer:
-        audio = audio / float(np.iinfo(dtype.as_numpy_dtype).max + 1)
+        # TFDS stores integer audio as 16-bit PCM values whatever the
+        # container dtype (int64 for voxforge, voxceleb): scale by 2^15.
+        audio = audio / 32768.0
       if rate != audio_io.SAMPLE_RATE:
         audio = tf.numpy_function(
             lambda x: audio_io.resample(x, rate).astype(np.float32), [audio],
