@@ -1,10 +1,12 @@
 """The flags and error handling every training command shares."""
 
+import re
 import sys
 
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+import tensorflow as tf
 
 from common import callbacks
 from common import data_sources
@@ -16,6 +18,23 @@ FLAGS = flags.FLAGS
 # Errors that are the user's input or machine, reported in one line.
 USER_ERRORS = (distribute.StrategyError, data_sources.NoUsableData,
                callbacks.TrainingDiverged, ValueError, FileNotFoundError)
+# How a dead or unreachable worker surfaces in the others' collective ops
+# (a reset connection at once; a frozen one when the coordination service
+# misses its heartbeats, about 10 s here).
+CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                  tf.errors.AbortedError)
+
+
+def _cause(error):
+  """The line of a TensorFlow error that says what happened (its message
+  starts with the graph's stack)."""
+  for line in str(error.message).splitlines():
+    line = re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip()  # {{node ...}}
+    if line and not line.startswith(("Graph execution error", "Detected at",
+                                     "File ", "[[", "<stack")) and (
+                                         not line.endswith(":")):
+      return line
+  return type(error).__name__
 
 
 def define_train_flags(default_config, default_workdir):
@@ -45,6 +64,15 @@ def run_training(_):
   except USER_ERRORS as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  except CLUSTER_ERRORS as e:
+    if FLAGS.strategy != "multi_worker":
+      raise
+    message = (f"a worker of the cluster failed or cannot be reached "
+               f"({type(e).__name__}: {_cause(e)}); start every worker again "
+               "with the same command to resume from the last checkpoint")
+    logging.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
   metrics = ", ".join(f"{k}={v:.4f}" for k, v in
                       summary["final_metrics"].items())
