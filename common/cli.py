@@ -26,15 +26,19 @@ CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
 
 
 def _cause(error):
-  """The line of a TensorFlow error that says what happened (its message
-  starts with the graph's stack)."""
+  """The lines of a TensorFlow error that say what happened (its message
+  starts with the graph's stack), as one line."""
+  lines = []
   for line in str(error.message).splitlines():
     line = re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip()  # {{node ...}}
     if line and not line.startswith(("Graph execution error", "Detected at",
-                                     "File ", "[[", "<stack")) and (
-                                         not line.endswith(":")):
-      return line
-  return type(error).__name__
+                                     "File ", "[[", "<stack")):
+      lines.append(line)
+  if not lines:
+    return type(error).__name__
+  if lines[0].endswith(":") and len(lines) > 1:  # "...unhealthy: <tasks>"
+    return f"{lines[0]} {lines[1]}"
+  return lines[0]
 
 
 def define_train_flags(default_config, default_workdir):

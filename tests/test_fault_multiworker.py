@@ -12,8 +12,10 @@ import sys
 import time
 
 import pytest
+import tensorflow as tf
 
 from common import callbacks
+from common import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "cola", "configs", "tiny.py")
@@ -120,3 +122,18 @@ def test_a_killed_worker_ends_the_run_and_both_resume(tmp_path, child_env):
   assert summary["steps_this_run"] == TOTAL_STEPS - committed["step"]
   assert not [p for p in os.listdir(workdir / "checkpoints")
               if p.startswith(".")]
+
+
+@pytest.mark.parametrize("message,cause", [
+    ("Graph execution error:\n\nDetected at node allgather defined at (most "
+     "recent call last):\n  File \"x.py\", line 1, in f\n\n{{function_node "
+     "__wrapped__CollectiveReduceV2}} Collective ops is aborted by: "
+     "recvmsg:Connection reset by peer\n\t [[{{node allgather}}]]",
+     "Collective ops is aborted by: recvmsg:Connection reset by peer"),
+    ("Graph execution error:\n\nThe following tasks are unhealthy (stopped "
+     "sending heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have "
+     "crashed.", "The following tasks are unhealthy (stopped sending "
+     "heartbeats): /job:worker/replica:0/task:1"),
+])
+def test_the_error_line_names_the_cause(message, cause):
+  assert cli._cause(tf.errors.UnavailableError(None, None, message)) == cause
