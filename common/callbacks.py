@@ -25,6 +25,9 @@ from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
+# import_event: the one writer op for a raw Event (SessionLog) in TF2.
+from tensorflow.python.ops import summary_ops_v2
 
 INDEX = "checkpoint.json"
 
@@ -173,8 +176,6 @@ class DurableTensorBoard(keras.callbacks.TensorBoard):
     if self._started:
       return
     self._started = True
-    from tensorflow.core.util import event_pb2  # pylint: disable=g-import-not-at-top
-    from tensorflow.python.ops import summary_ops_v2  # pylint: disable=g-import-not-at-top
     event = event_pb2.Event(
         wall_time=time.time(), step=epoch,
         session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))

@@ -436,7 +436,9 @@ def make_corpus(root):
         kind.name != "file_in_linked_folder"):
       os.makedirs(os.path.join(root, parent), exist_ok=True)
   # Locked folders last: nothing can be written into them afterwards.
-  for kind in sorted(KINDS, key=lambda k: k.name == "in_folder_without_permission"):
+  locked_last = sorted(
+      KINDS, key=lambda k: k.name == "in_folder_without_permission")
+  for kind in locked_last:
     kind.make(os.path.join(root, kind.path))
   return KINDS
 
