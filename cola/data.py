@@ -3,8 +3,7 @@
 Each clip is L2-normalised; anchor and positive are two independent random
 crops (zero-padded, centred, when the clip is shorter); the positive gets
 Gaussian noise. Crops stay waveforms: the log-mel is computed in the model,
-batched, so the host only slices arrays, and it does so a whole batch at a
-time (one ragged batch, one gather per crop) rather than per example.
+batched, so the host only slices arrays.
 """
 
 import tensorflow as tf
@@ -14,20 +13,10 @@ from common import waveform_ops
 
 
 def make_pair(audio, crop_samples, noise_stddev):
-  """One clip -> (anchor, positive); the per-example form of batch_pairs."""
   audio = waveform_ops.l2_normalize(audio)
   anchor = waveform_ops.random_crop(audio, crop_samples)
   positive = waveform_ops.random_crop(audio, crop_samples)
   return anchor, waveform_ops.add_noise(positive, noise_stddev)
-
-
-def batch_pairs(clips, crop_samples, noise_stddev):
-  """RaggedTensor [batch, (samples)] -> anchors, positives [batch, crop]."""
-  norms = tf.sqrt(tf.reduce_sum(tf.square(clips), axis=1))
-  clips = clips / tf.maximum(norms, 1e-9)[:, tf.newaxis]
-  anchors = waveform_ops.batch_random_crop(clips, crop_samples)
-  positives = waveform_ops.batch_random_crop(clips, crop_samples)
-  return anchors, waveform_ops.add_noise(positives, noise_stddev)
 
 
 def pair_dataset(source, config, batch_size, shuffle=True):
@@ -36,11 +25,10 @@ def pair_dataset(source, config, batch_size, shuffle=True):
   ds = source.dataset()
   if shuffle:
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
-  ds = ds.map(lambda x: x["audio"]).repeat()
-  ds = ds.ragged_batch(batch_size, drop_remainder=True).map(
-      lambda clips: batch_pairs(clips, crop_samples, config.noise_stddev),
+  ds = ds.repeat().map(
+      lambda x: make_pair(x["audio"], crop_samples, config.noise_stddev),
       num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def build_dataset(config, data_spec, batch_size):

@@ -23,27 +23,6 @@ def random_crop(waveform, length, seed=None):
   return tf.reshape(waveform[start:start + length], [length])
 
 
-def batch_random_crop(clips, length):
-  """One random `length`-sample window per row of a RaggedTensor batch.
-
-  The batched twin of `random_crop` (same distribution: a uniform start,
-  clips shorter than `length` zero-padded, centred), done with one gather
-  for the whole batch instead of one slice per example.
-  """
-  lengths = clips.row_lengths()
-  room = tf.maximum(lengths - length, 0)
-  offsets = tf.cast(tf.floor(tf.random.uniform(tf.shape(lengths)) * tf.cast(
-      room + 1, tf.float32)), tf.int64)
-  offsets = tf.minimum(offsets, room) - tf.maximum(length - lengths, 0) // 2
-  positions = offsets[:, tf.newaxis] + tf.range(length, dtype=tf.int64)
-  inside = (positions >= 0) & (positions < lengths[:, tf.newaxis])
-  positions = tf.clip_by_value(
-      positions, 0, tf.maximum(lengths - 1, 0)[:, tf.newaxis])
-  values = tf.gather(clips.values,
-                     clips.row_starts()[:, tf.newaxis] + positions)
-  return tf.where(inside, values, tf.zeros_like(values))
-
-
 def add_noise(waveform, stddev):
   return waveform + tf.random.normal(tf.shape(waveform), stddev=stddev)
 

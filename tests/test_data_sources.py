@@ -108,23 +108,7 @@ def test_short_clips_are_centred_and_zero_padded():
   np.testing.assert_array_equal(crop[250:], 0)
 
 
-def test_batched_crops_are_windows_of_their_clip_or_centred_padding():
-  from common import waveform_ops
-  rows = [np.arange(1, 10, dtype=np.float32), np.arange(1, 4, dtype=np.float32),
-          np.arange(100, 105, dtype=np.float32)]
-  clips = tf.ragged.constant(rows)
-  starts = {0: set(), 2: set()}
-  for _ in range(200):
-    crops = waveform_ops.batch_random_crop(clips, 5).numpy()
-    for i in (0, 2):  # long enough: a contiguous window of the clip
-      start = int(crops[i, 0] - rows[i][0])
-      np.testing.assert_array_equal(crops[i], rows[i][start:start + 5])
-      starts[i].add(start)
-    np.testing.assert_array_equal(crops[1], [0, 1, 2, 3, 0])  # centred
-  assert starts[0] == set(range(5)) and starts[2] == {0}
-
-
-def test_batched_pairs_match_the_per_example_definition():
+def test_anchor_is_a_window_of_its_normalised_clip():
   config = tiny.get_config()
   bank = data_sources.load("synthetic:8")
   anchors, positives = next(iter(cola_data.pair_dataset(
