@@ -56,6 +56,10 @@ def write_json_atomic(path, value):
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)
+  # A process killed inside this function leaves its temporary: the next
+  # write of the same file removes it.
+  for stale in glob.glob(glob.escape(path) + ".tmp-*"):
+    _remove(stale)
 
 
 def _fsync(path):

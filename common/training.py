@@ -125,7 +125,8 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   data_spec = data_spec or config.data
   os.makedirs(workdir, exist_ok=True)
   paths.check_inside(workdir, WORKDIR_ENTRIES)
-  write_config(config, workdir)
+  if callbacks_lib.is_chief():  # Workers may share the workdir.
+    write_config(config, workdir)
   keras.utils.set_random_seed(config.seed)
   if config.get("mixed_precision", "float32") != "float32":
     keras.mixed_precision.set_global_policy(config.mixed_precision)
