@@ -5,7 +5,9 @@ the frames covering the same span, sampled at `fps` and `resolution` px:
   {"audio": float32 [crop samples], "frames": uint8 [F, R, R, 3],
    "has_video": float32 (0 for audio-only clips, whose frames are zeros)}
 The crop starts on a frame of the source, so picture and sound line up to
-the sample. Batches are then mixed (common/mixing.py) when the config asks.
+the sample. Each clip is first L2-normalised (`normalize_clips`, as COLA
+does and as the evaluation tools assume by default). Batches are then mixed
+(common/mixing.py) when the config asks.
 
 Sources, by `--data`:
   synthetic[:N]     the embedded default: N (512) procedurally generated
@@ -31,6 +33,7 @@ import tqdm
 from common import data_sources
 from common import mixing
 from common import synthetic
+from common import waveform_ops
 from multimodal import video
 
 # What `files:` picks up in a folder: the media `multimodal.prepare` reads.
@@ -201,19 +204,19 @@ def aligned_crop(audio, frames, source_fps, config):
 
 
 def av_dataset(source, source_fps, config, batch_size, shuffle=True,
-               mix=True, input_context=None):
+               mix=True):
   """Infinite batches of aligned crops, mixed when `mix` and the config
   say so."""
-  if input_context is not None:
-    ds = source.dataset(input_context=input_context)
-  else:
-    ds = source.dataset()
+  ds = source.dataset()
   if shuffle:
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
 
   def crop(x):
+    audio = x["audio"]
+    if config.normalize_clips:
+      audio = waveform_ops.l2_normalize(audio)
     audio, frames, has_video = aligned_crop(
-        x["audio"], x["frames"], source_fps, config)
+        audio, x["frames"], source_fps, config)
     return {"audio": audio, "frames": frames, "has_video": has_video}
 
   ds = ds.repeat().map(crop, num_parallel_calls=tf.data.AUTOTUNE)

@@ -35,6 +35,7 @@ def get_config():
   c.fps = 8.0                 # frames per second fed to the video encoder
   c.resolution = 32           # side of the square frames, px
   c.source_clip_seconds = 10.0  # files: media are cut into clips this long
+  c.normalize_clips = True    # L2-normalise each clip (as COLA)
   c.shuffle_buffer = 1024     # clips
   c.frontend = ml_collections.ConfigDict(dict(
       sample_rate=16000, window_length=400, hop_length=160, fft_length=1024,
