@@ -18,8 +18,8 @@ from multimodal import model as model_lib
 from multimodal.configs import tiny
 
 # One MirroredStrategy per process: separate instances in one process can
-# collide in the collective-op runtime (tests/test_distributed.py has one).
-from tests.test_distributed import MIRRORED, ONE_DEVICE  # noqa: I100
+# collide in the collective-op runtime, so share tests/test_distributed.py's.
+from tests.test_distributed import MIRRORED
 
 
 def make_config(**overrides):

@@ -74,6 +74,9 @@ def test_concatenated_export_holds_both_audio_formats(tmp_path):
   want = np.concatenate([model.mel_encoder(model.frontend(x)),
                          model.wave_encoder(x)], -1)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  # No mixing outside training: a clip's embedding ignores its batch.
+  np.testing.assert_allclose(model(x[:1]).numpy()[0], got[0], rtol=1e-5,
+                             atol=1e-5)
 
 
 def test_audio_only_training_builds_no_video_encoder():
