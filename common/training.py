@@ -74,16 +74,23 @@ def build_initialized_model(method, config):
                 jit_compile=bool(config.get("jit_compile", False)))
   model.initialize()
   model.optimizer.build(model.trainable_variables)
-  if isinstance(tf.distribute.get_strategy(),
-                tf.distribute.MultiWorkerMirroredStrategy):
+  if _worker_count(tf.distribute.get_strategy()) > 1:
     _fit_multi_worker(model)
   return model
 
 
+def _worker_count(strategy):
+  """Processes a MultiWorkerMirroredStrategy spans (0 for other ones)."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return 0
+  spec = strategy.cluster_resolver.cluster_spec().as_dict()
+  return sum(len(spec.get(job, [])) for job in ("chief", "worker"))
+
+
 def _fit_multi_worker(model):
   """Works around two Keras 3 bugs that stop `fit` under
-  MultiWorkerMirroredStrategy (tests/test_multimodal_distributed.py runs two
-  workers):
+  MultiWorkerMirroredStrategy with several workers
+  (tests/test_multimodal_distributed.py runs two):
 
   - fit first averages one batch over the replicas to build the model
     symbolically, and the strategy cannot reduce a nested batch (a tuple or
