@@ -14,8 +14,10 @@ through the encoder, forward and backward.
 
   project   cola.model.Cola: the tf.data pipeline crops waveforms and the
             model computes the batch's log-mel (common/frontend.py)
+            and adds the positives' noise, batched
   authors   the same encoder, head, bilinear similarity and loss, fed log-mels
-            computed per example in tf.data.map (benchmarks/input_pipeline.py)
+            computed per example in tf.data.map, with the noise added per
+            example before them (benchmarks/input_pipeline.py)
 
 FLOPs are counted by tf.compat.v1.profiler on the graph of one step (forward,
 loss and gradients) of the project model; ops without registered FLOP
@@ -67,6 +69,9 @@ def _child(args):
     def call(self, log_mel, training=False):
       return self.encoder(log_mel, training=training)
 
+    def add_noise(self, positives):
+      return positives  # Its pipeline added the noise to the waveform.
+
     def initialize(self):
       frames = self.encoder.input_shape[1]
       z = self.project(self(tf.zeros([2, frames, config.frontend.mel_bands,
@@ -86,21 +91,12 @@ def _child(args):
       "project": input_pipeline.project_dataset(bank, config, batch),
       "authors": input_pipeline.authors_dataset(bank, config, batch)}
 
-  class Stamps(keras.callbacks.Callback):
-    def __init__(self):
-      super().__init__()
-      self.times = []
-
-    def on_train_batch_end(self, step, logs=None):
-      float(logs["loss"])  # The step has finished.
-      self.times.append(time.perf_counter())
-
   runs = {name: {"step_seconds": [], "cpu_seconds": [], "first_step": []}
           for name in models}
   for r in range(args.repeats):
     order = list(models) if r % 2 == 0 else list(models)[::-1]
     for name in order:
-      stamps = Stamps()
+      stamps = harness.step_timer()
       t0 = time.perf_counter()
       cpu_after_first = {}
 

@@ -1,9 +1,11 @@
 """COLA's input pipeline: (anchor, positive) pairs of raw 1 s crops.
 
 Each clip is L2-normalised; anchor and positive are two independent random
-crops (zero-padded, centred, when the clip is shorter); the positive gets
-Gaussian noise. Crops stay waveforms: the log-mel is computed in the model,
-batched, so the host only slices arrays.
+crops (zero-padded, centred, when the clip is shorter). Crops stay waveforms:
+the positive's Gaussian noise and the log-mel are computed in the model,
+batched on the device (cola/model.py), so the host only slices arrays and
+scales them by the clip's norm. Generating the noise was two thirds of the
+host's time per example when it was done here (benchmarks/input_pipeline.py).
 """
 
 import tensorflow as tf
@@ -12,11 +14,12 @@ from common import data_sources
 from common import waveform_ops
 
 
-def make_pair(audio, crop_samples, noise_stddev):
-  audio = waveform_ops.l2_normalize(audio)
+def make_pair(audio, crop_samples):
+  """Two random crops of the L2-normalised clip (noise comes later)."""
+  scale = waveform_ops.inverse_l2_norm(audio)
   anchor = waveform_ops.random_crop(audio, crop_samples)
   positive = waveform_ops.random_crop(audio, crop_samples)
-  return anchor, waveform_ops.add_noise(positive, noise_stddev)
+  return anchor * scale, positive * scale
 
 
 def pair_dataset(source, config, batch_size, shuffle=True):
@@ -26,7 +29,7 @@ def pair_dataset(source, config, batch_size, shuffle=True):
   if shuffle:
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
   ds = ds.repeat().map(
-      lambda x: make_pair(x["audio"], crop_samples, config.noise_stddev),
+      lambda x: make_pair(x["audio"], crop_samples),
       num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 

@@ -8,6 +8,13 @@ def l2_normalize(waveform):
   return tf.math.l2_normalize(waveform, axis=-1, epsilon=1e-9)
 
 
+def inverse_l2_norm(waveform, epsilon=1e-9):
+  """1 / ||waveform||, as tf.math.l2_normalize scales (a scalar: scaling
+  only the crops of a long clip spares a copy of the whole clip)."""
+  return tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(waveform)),
+                                  epsilon))
+
+
 def pad_to(waveform, length):
   """Zero-pads a 1-D waveform shorter than `length`, centred."""
   missing = tf.maximum(length - tf.shape(waveform)[0], 0)

@@ -86,7 +86,7 @@ def test_tfds_source_with_mock_data():
     assert 0 <= e["label"] < 12
 
 
-def test_cola_pairs_are_normalised_crops_with_noisy_positive():
+def test_cola_pairs_are_normalised_crops():
   config = tiny.get_config()
   bank = data_sources.load("synthetic:8")
   ds = cola_data.pair_dataset(bank, config, batch_size=4)
@@ -97,6 +97,18 @@ def test_cola_pairs_are_normalised_crops_with_noisy_positive():
   norms = tf.norm(anchors, axis=1).numpy()
   assert np.all(norms < 1.0) and np.all(norms > 0.3)
   assert not np.allclose(anchors.numpy(), positives.numpy(), atol=0.01)
+
+
+def test_positives_noise_is_added_by_the_model_batched():
+  from cola import model as cola_model
+  config = tiny.get_config()
+  silence = tf.zeros([64, 16000])
+  noisy = cola_model.Cola(config).add_noise(silence).numpy()
+  assert abs(noisy.std() - config.noise_stddev) < 0.01 * config.noise_stddev
+  assert abs(noisy.mean()) < 1e-5
+  config.noise_stddev = 0.0
+  np.testing.assert_array_equal(cola_model.Cola(config).add_noise(silence),
+                                silence)
 
 
 def test_short_clips_are_centred_and_zero_padded():

@@ -22,6 +22,8 @@ def make_config(global_negatives=True, similarity="bilinear"):
   # Batch norm statistics are per replica (as with the authors' code), which
   # makes a split batch a different function; compare the rest exactly.
   config.encoder_kwargs.batch_norm = False
+  # Each replica draws its own positives' noise: compare without it.
+  config.noise_stddev = 0.0
   return config
 
 
