@@ -34,6 +34,7 @@ if __package__ in (None, ""):  # Run as a script: make the repo importable.
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
+from common import media_writer  # noqa: E402
 from multimodal import prepare  # noqa: E402
 from multimodal import video  # noqa: E402
 
@@ -61,16 +62,7 @@ def make_video(path, seconds, width, height, fps=25, rate=44100, seed=0):
       frame.pts = i
       out.mux(vstream.encode(frame))
     out.mux(vstream.encode())
-    ctx = astream.codec_context
-    whole = av.AudioFrame.from_ndarray(
-        np.stack([audio, audio]).astype(np.float32), format="fltp",
-        layout="stereo")
-    whole.sample_rate, whole.pts = rate, 0
-    to_codec = av.AudioResampler(format=ctx.format.name, layout="stereo",
-                                 rate=rate, frame_size=ctx.frame_size)
-    for frame in to_codec.resample(whole) + to_codec.resample(None):
-      out.mux(astream.encode(frame))
-    out.mux(astream.encode())
+    media_writer.mux_audio(out, astream, np.stack([audio, audio]), rate)
 
 
 def make_corpus(folder, count, seconds, width, height):

@@ -28,6 +28,7 @@ import av
 import numpy as np
 import soundfile
 
+from common import media_writer
 from multimodal import video
 
 SECONDS = 6.0  # Usable files: one 10 s clip (a tail >= 5 s is kept).
@@ -176,16 +177,7 @@ def media(video_codec="libx264", audio_codec="aac", seconds=SECONDS,
       if audio_codec and audio_packets:
         x = signal if signal is not None else tone(
             audio_seconds or seconds, rate, channels)
-        ctx = astream.codec_context
-        whole = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(x.T), format="fltp", layout=ctx.layout.name)
-        whole.sample_rate, whole.pts = rate, 0
-        to_codec = av.AudioResampler(format=ctx.format.name,
-                                     layout=ctx.layout.name, rate=rate,
-                                     frame_size=ctx.frame_size or 1024)
-        for frame in to_codec.resample(whole) + to_codec.resample(None):
-          out.mux(astream.encode(frame))
-        out.mux(astream.encode())
+        media_writer.mux_audio(out, astream, x.T, rate)
   return ascii_named(write)
 
 

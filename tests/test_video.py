@@ -14,6 +14,7 @@ import pytest
 import soundfile
 import soxr
 
+from common import media_writer
 from multimodal import video
 
 SOURCE_FPS = 25
@@ -71,18 +72,8 @@ def write_media(path, seconds=2.0, video_codec="libx264", audio_codec="aac",
         out.mux(vstream.encode(frame))
       out.mux(vstream.encode())
     if audio_codec:
-      ctx = astream.codec_context
       planes = [signal] if channels == 1 else [signal, right_gain * signal]
-      whole = av.AudioFrame.from_ndarray(
-          np.stack(planes).astype(np.float32), format="fltp",
-          layout=ctx.layout.name)
-      whole.sample_rate, whole.pts = rate, 0
-      to_codec = av.AudioResampler(format=ctx.format.name,
-                                   layout=ctx.layout.name, rate=rate,
-                                   frame_size=ctx.frame_size or 1024)
-      for frame in to_codec.resample(whole) + to_codec.resample(None):
-        out.mux(astream.encode(frame))
-      out.mux(astream.encode())
+      media_writer.mux_audio(out, astream, np.stack(planes), rate)
   mono = signal if channels == 1 else signal * (1 + right_gain) / 2
   return mono
 
