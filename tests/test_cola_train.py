@@ -2,10 +2,8 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import tensorflow as tf
 from cola.configs import tiny
 from common import callbacks
 from common import training
+from tests import processes
 
 TINY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cola",
                     "configs", "tiny.py")
@@ -61,22 +60,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, child_env):
   workdir = tmp_path / "run"
   command = train_command(workdir, "--config.total_steps=40",
                           "--config.steps_per_epoch=4")
-  first = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-  index_dir = str(workdir / "checkpoints")
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    index = callbacks.read_index(index_dir) if os.path.exists(
-        os.path.join(index_dir, callbacks.INDEX)) else None
-    if index and index["step"] >= 8:
-      break
-    time.sleep(0.05)
-  else:
-    first.kill()
-    pytest.fail("no checkpoint within the deadline")
-  first.send_signal(signal.SIGKILL)
-  first.wait()
-  killed_at = callbacks.read_index(index_dir)["step"]
+  killed_at = processes.kill_after_checkpoint(command, child_env, workdir, 8)
   assert killed_at < 40
   second = subprocess.run(command, env=child_env, capture_output=True,
                           text=True, timeout=300)

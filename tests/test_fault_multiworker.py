@@ -6,7 +6,6 @@ from the last checkpoint and finishes the run."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from common import callbacks
 from common import cli
+from tests import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "cola", "configs", "tiny.py")
@@ -25,22 +25,10 @@ TOTAL_STEPS = 40
 BOUND_SECONDS = 60
 
 
-def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(("localhost", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def start_workers(workdir, ports, env, logs):
-  cluster = {"worker": [f"localhost:{p}" for p in ports]}
   workers = []
   for index in range(2):
-    worker_env = dict(env, TF_CONFIG=json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+    worker_env = processes.worker_env(env, ports, index)
     log = open(logs / f"worker{index}-{time.monotonic_ns()}.log", "w+")
     workers.append((subprocess.Popen(
         [sys.executable, "-m", "cola.train", f"--config={TINY}",
@@ -68,7 +56,7 @@ def stop(workers):
 def test_a_killed_worker_ends_the_run_and_both_resume(tmp_path, child_env):
   workdir, logs = tmp_path / "run", tmp_path / "logs"
   logs.mkdir()
-  ports = free_ports(2)
+  ports = processes.free_ports(2)
   workers = start_workers(workdir, ports, child_env, logs)
   try:
     index_dir = str(workdir / "checkpoints")

@@ -5,7 +5,6 @@ keeps the losses in float32."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from multimodal import model as model_lib
 from multimodal.configs import tiny
+from tests import processes
 
 # One MirroredStrategy per process: separate instances in one process can
 # collide in the collective-op runtime, so share tests/test_distributed.py's.
@@ -152,25 +152,12 @@ print(json.dumps({"replicas": summary["replicas"], "steps": summary["steps"]}))
 """
 
 
-def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(("localhost", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def test_two_worker_processes_train_together_and_agree(tmp_path, child_env):
-  ports = free_ports(2)
-  cluster = {"worker": [f"localhost:{p}" for p in ports]}
+  ports = processes.free_ports(2)
   workdir = tmp_path / "run"
   workers = []
   for index in range(2):
-    env = dict(child_env)
-    env["TF_CONFIG"] = json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": index}})
+    env = processes.worker_env(child_env, ports, index)
     workers.append(subprocess.Popen(
         [sys.executable, "-c", WORKER, str(workdir),
          str(tmp_path / f"weights{index}.npz")], env=env,

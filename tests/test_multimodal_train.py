@@ -4,10 +4,8 @@ a SIGKILL and a resume, the NaN stop, and one-line errors."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from common import export
 from common import training
 from multimodal import model as model_lib
 from multimodal.configs import tiny
+from tests import processes
 
 TINY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "multimodal",
                     "configs", "tiny.py")
@@ -99,22 +98,7 @@ def test_mirrored_run_killed_and_resumed_from_the_command_line(
                           "--config.total_steps=12",
                           "--config.steps_per_epoch=4",
                           "--config.mixing.max_ratio=0.3")
-  first = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-  index_dir = str(workdir / "checkpoints")
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    index = callbacks.read_index(index_dir) if os.path.exists(
-        os.path.join(index_dir, callbacks.INDEX)) else None
-    if index and index["step"] >= 4:
-      break
-    time.sleep(0.05)
-  else:
-    first.kill()
-    pytest.fail("no checkpoint within the deadline")
-  first.send_signal(signal.SIGKILL)
-  first.wait()
-  killed_at = callbacks.read_index(index_dir)["step"]
+  killed_at = processes.kill_after_checkpoint(command, child_env, workdir, 4)
   second = subprocess.run(command, env=child_env, capture_output=True,
                           text=True, timeout=300)
   assert second.returncode == 0, second.stderr[-3000:]
