@@ -14,33 +14,19 @@ large-scale sizes. docs/multimodal.md explains every value and its reason.
 import ml_collections
 
 from common import mixing
+from common import run_config
 
 
 def get_config():
-  c = ml_collections.ConfigDict()
-  c.method = "multimodal"
-  c.seed = 0
-  c.data = "synthetic"        # used when --data is not given
-  # Optimisation.
-  c.batch_size = 64           # global batch, split over replicas
-  c.learning_rate = 1e-3      # Adam
-  c.total_steps = 600
-  c.steps_per_epoch = 100     # checkpoint, TensorBoard and log interval
-  c.keep_checkpoints = 3
-  c.jit_compile = False       # XLA for the train step
-  c.mixed_precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU)
+  # Seed, data, optimisation, checkpoints, precision, crop, log-mel and
+  # export windows: common/run_config.py (docs/multimodal.md lists every
+  # value).
+  c = run_config.base_config("multimodal")
   # Clips: an audio window and the frames of the same span.
-  c.sample_rate = 16000
-  c.crop_seconds = 1.0        # = the SavedModel's window
   c.fps = 8.0                 # frames per second fed to the video encoder
   c.resolution = 32           # side of the square frames, px
   c.source_clip_seconds = 10.0  # files: media are cut into clips this long
   c.normalize_clips = True    # L2-normalise each clip (as COLA)
-  c.shuffle_buffer = 1024     # clips
-  c.frontend = ml_collections.ConfigDict(dict(
-      sample_rate=16000, window_length=400, hop_length=160, fft_length=1024,
-      mel_bands=64, lower_hz=60.0, upper_hz=7800.0, log_floor=1e-5,
-      log_ceiling=1e8, magnitude=True))
   # Encoders, by name (common/encoders.py and friends).
   c.mel_encoder = "tiny"      # or efficientnet_b0, resnet50
   c.mel_encoder_kwargs = ml_collections.ConfigDict(dict(
@@ -62,6 +48,4 @@ def get_config():
   c.mixing = mixing.mixing_config()
   # Export.
   c.export_embedding = "mel"  # mel, wave or concat (both, concatenated)
-  c.export_window_seconds = 1.0
-  c.export_hop_seconds = 1.0
   return c

@@ -1,0 +1,40 @@
+"""The config values the training path itself reads, shared by every method.
+
+common/training.py, common/export.py and the log-mel frontend read these;
+each method's configs/default.py starts from `base_config(method)` and adds
+its own values, so a value the training path understands is defined once.
+"""
+
+import ml_collections
+
+
+def frontend_config():
+  """COLA's log-mel parameters (common/frontend.py)."""
+  return ml_collections.ConfigDict(dict(
+      sample_rate=16000, window_length=400, hop_length=160, fft_length=1024,
+      mel_bands=64, lower_hz=60.0, upper_hz=7800.0, log_floor=1e-5,
+      log_ceiling=1e8, magnitude=True))
+
+
+def base_config(method):
+  c = ml_collections.ConfigDict()
+  c.method = method           # the package whose method.py plugs in
+  c.seed = 0
+  c.data = "synthetic"        # used when --data is not given
+  # Optimisation.
+  c.batch_size = 64           # global batch, split over replicas
+  c.learning_rate = 1e-3      # Adam
+  c.total_steps = 600
+  c.steps_per_epoch = 100     # checkpoint, TensorBoard and log interval
+  c.keep_checkpoints = 3
+  c.jit_compile = False       # XLA for the train step
+  c.mixed_precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU)
+  # Audio.
+  c.sample_rate = 16000
+  c.crop_seconds = 1.0        # training crop = the SavedModel's window
+  c.shuffle_buffer = 1024     # clips
+  c.frontend = frontend_config()
+  # Export (the SavedModel's windows).
+  c.export_window_seconds = 1.0
+  c.export_hop_seconds = 1.0
+  return c
