@@ -77,6 +77,23 @@ def interleave(candidates, repeats):
   return runs
 
 
+def step_timer():
+  """A Keras callback that stamps the wall time at the end of each step
+  (reading the loss waits for the step); `.times` holds the stamps."""
+  import keras
+
+  class StepTimer(keras.callbacks.Callback):
+    def __init__(self):
+      super().__init__()
+      self.times = []
+
+    def on_train_batch_end(self, step, logs=None):
+      float(logs["loss"])  # The step has finished.
+      self.times.append(time.perf_counter())
+
+  return StepTimer()
+
+
 def median(values):
   return statistics.median(values) if values else None
 

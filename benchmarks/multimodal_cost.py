@@ -19,7 +19,6 @@ timed.
 import argparse
 import os
 import sys
-import time
 
 if __package__ in (None, ""):
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
@@ -38,19 +37,9 @@ import tensorflow as tf  # noqa: E402
 NAME = "multimodal_cost"
 
 
-class _Stamps(keras.callbacks.Callback):
-  def __init__(self):
-    super().__init__()
-    self.times = []
-
-  def on_train_batch_end(self, step, logs=None):
-    float(logs["loss"])  # The step has finished.
-    self.times.append(time.perf_counter())
-
-
 def fit_step_seconds(model, dataset, steps):
   """Seconds per step over `steps` steps after an untimed first one."""
-  stamps = _Stamps()
+  stamps = harness.step_timer()
   model.fit(dataset, epochs=1, steps_per_epoch=1 + steps, verbose=0,
             callbacks=[stamps])
   return (stamps.times[-1] - stamps.times[0]) / steps
