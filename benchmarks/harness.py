@@ -143,7 +143,7 @@ def machine():
     info["tensorflow"] = tf.__version__
     gpus = tf.config.list_physical_devices("GPU")
     info["device"] = (f"GPU: {', '.join(g.name for g in gpus)}" if gpus
-                      else f"CPU ({os.cpu_count()} cores, shared)")
+                      else f"CPU ({os.cpu_count()} cores)")
   except ImportError:
     pass
   try:
