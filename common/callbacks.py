@@ -92,12 +92,19 @@ def latest_weights(directory):
 
 
 class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
-  """BackupAndRestore with atomic saves and `keep` past checkpoints."""
+  """BackupAndRestore with atomic saves and `keep` past checkpoints.
 
-  def __init__(self, directory, keep=3):
+  The checkpoint holds the optimizer's learning rate too; `learning_rate`
+  (the run's config value) is set again after a restore, so a resumed run
+  with `--config.learning_rate=...` changed trains with the new value
+  rather than silently with the old one.
+  """
+
+  def __init__(self, directory, keep=3, learning_rate=None):
     super().__init__(directory, save_freq="epoch", delete_checkpoint=False)
     self.directory = directory
     self.keep = keep
+    self.learning_rate = learning_rate
 
   def _remove_leftovers(self, index):
     """Temporaries of a killed save, and weights renamed into place whose
@@ -124,6 +131,13 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
       self.model.optimizer.build(self.model.trainable_variables)
     self.model.load_weights(os.path.join(self.directory, index["weights"]))
     self.model._initial_epoch = index["epoch"]
+    optimizer = self.model.optimizer
+    if self.learning_rate is not None and optimizer is not None:
+      restored = float(optimizer.learning_rate.numpy())
+      if restored != self.learning_rate:
+        logging.info("learning rate %g (the config's), not the "
+                     "checkpoint's %g", self.learning_rate, restored)
+        optimizer.learning_rate.assign(self.learning_rate)
     logging.info("resumed from %s (epoch %d, step %d)", index["weights"],
                  index["epoch"], index["step"])
 

@@ -153,7 +153,8 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
           ] if callbacks_lib.is_chief() else []
   fit_callbacks = [callbacks_lib.StopOnNaN()] + logs + [
       callbacks_lib.ResumableCheckpoint(
-          os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints),
+          os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
+          learning_rate=config.learning_rate),
       throughput,
   ] + list(callbacks)
   history = model.fit(dataset, epochs=epochs,

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -38,6 +39,25 @@ def test_tiny_run_leaves_checkpoints_logs_and_saved_model(tmp_path):
   again = training.train(tiny.get_config(), workdir=workdir, verbose=0)
   assert again["steps"] == 4 and again["steps_this_run"] == 0
   assert again["final_metrics"] == summary["final_metrics"]
+
+
+def test_resumed_run_takes_a_changed_learning_rate(tmp_path):
+  """The checkpoint stores the optimizer's learning rate; the config's
+  value wins on resume (the run warns that its config changed)."""
+  workdir = str(tmp_path / "run")
+  training.train(tiny.get_config(), workdir=workdir, verbose=0)
+  seen = []
+
+  class RecordRate(keras.callbacks.Callback):
+    def on_train_batch_begin(self, step, logs=None):
+      seen.append(float(self.model.optimizer.learning_rate.numpy()))
+
+  config = tiny.get_config()
+  config.total_steps, config.learning_rate = 6, 5e-4
+  summary = training.train(config, workdir=workdir, verbose=0,
+                           callbacks=[RecordRate()])
+  assert summary["steps_this_run"] == 2
+  np.testing.assert_allclose(seen, [5e-4, 5e-4], rtol=1e-6)
 
 
 def test_export_command_rebuilds_the_trained_model(tmp_path, child_env):
