@@ -3,7 +3,10 @@
   python -m common.embed --model=runs/cola --input=clips/ \
       --output=embeddings.npz
 
-`--model` is a SavedModel or a training workdir; `--input` a comma-separated
+`--model` is a SavedModel, a training workdir, or a .tflite file from
+`python -m common.export --tflite --tflite_seconds=4` (windows go through
+parallel one-thread interpreters: 1.5x TensorFlow on a 2-core CPU, with
+the SavedModel's embeddings to 1e-5); `--input` a comma-separated
 list of files, directories (searched recursively for audio files) and globs.
 For every usable file the output holds its clip embedding (the mean of its
 window embeddings: what the SavedModel's serving_default returns) and its
@@ -173,7 +176,7 @@ def run(model_path, inputs, output, block_seconds=60.0, batch_windows=256):
     print(f"error: no files found for --input={inputs}", file=sys.stderr)
     return 1
   try:
-    model = embedding_model.EmbeddingModel(model_path, batch_windows)
+    model = embedding_model.load(model_path, batch_windows)
   except FileNotFoundError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -201,8 +204,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("model", None, "SavedModel directory or training "
-                      "workdir.")
+  flags.DEFINE_string("model", None, "SavedModel directory, training "
+                      "workdir, or .tflite file (converted with hop = window; "
+                      "the fastest path on a CPU).")
   flags.DEFINE_string("input", None, "Comma-separated audio files, "
                       "directories (recursive) and globs.")
   flags.DEFINE_string("output", "embeddings.npz", "The .npz to write.")

@@ -10,7 +10,8 @@ The tools embed audio window by window: `frames` cuts the windows the
 contract defines (so a clip embedding is the mean of window embeddings,
 exactly as serving_default computes it), and `EmbeddingModel.embed_windows`
 embeds them in bounded batches, which is what keeps hours of audio in
-bounded memory.
+bounded memory. `load` also opens a .tflite file (TfliteEmbeddingModel),
+the faster path on CPUs.
 """
 
 import os
@@ -67,7 +68,19 @@ def frames(waveform, window, hop):
   return view, np.arange(view.shape[0]) * hop + window / 2.0
 
 
-class EmbeddingModel:
+class _WindowedModel:
+  """What the tools use: window geometry as ints, `embed_windows`."""
+
+  def embed_clip(self, waveform):
+    """[samples] -> (clip embedding [D], window embeddings [T, D], centres
+    in ms [T]); the clip embedding equals serving_default's."""
+    view, centres = frames(waveform, self.window_samples, self.hop_samples)
+    windows = self.embed_windows(view)
+    return (windows.mean(axis=0), windows,
+            (centres * 1000.0 / self.sample_rate).astype(np.float32))
+
+
+class EmbeddingModel(_WindowedModel):
   """A loaded embedding SavedModel and its window geometry as ints."""
 
   def __init__(self, path, batch_windows=256):
@@ -91,10 +104,28 @@ class EmbeddingModel:
           waveform=tf.constant(batch))["embedding"].numpy()
     return out
 
-  def embed_clip(self, waveform):
-    """[samples] -> (clip embedding [D], window embeddings [T, D], centres
-    in ms [T]); the clip embedding equals serving_default's."""
-    view, centres = frames(waveform, self.window_samples, self.hop_samples)
-    windows = self.embed_windows(view)
-    return (windows.mean(axis=0), windows,
-            (centres * 1000.0 / self.sample_rate).astype(np.float32))
+
+class TfliteEmbeddingModel(_WindowedModel):
+  """A TFLite model from common.tflite.convert (hop = window), 16 kHz as the
+  contract says; its windows go through parallel one-thread interpreters
+  (common.tflite.WindowEmbedder: 1.5x TensorFlow on a 2-core CPU)."""
+
+  sample_rate = 16000
+
+  def __init__(self, path, workers=None):
+    from common import tflite  # Only this path needs the TFLite helpers.
+    self.path = os.fspath(path)
+    self._embedder = tflite.WindowEmbedder(self.path, workers)
+    self.window_samples = self.hop_samples = self._embedder.window
+    self.embedding_size = self._embedder.embedding_size
+
+  def embed_windows(self, windows):
+    return self._embedder.embed(np.asarray(windows, np.float32))
+
+
+def load(path, batch_windows=256):
+  """EmbeddingModel for a SavedModel or workdir, TfliteEmbeddingModel for a
+  .tflite file."""
+  if os.fspath(path).endswith(".tflite") and os.path.isfile(path):
+    return TfliteEmbeddingModel(path)
+  return EmbeddingModel(path, batch_windows)

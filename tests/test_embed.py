@@ -91,6 +91,24 @@ def test_fails_when_no_file_is_usable(saved, audio_dir, tmp_path, capsys):
   assert not os.path.exists(tmp_path / "x.npz")
 
 
+def test_a_tflite_model_embeds_as_the_saved_model(saved, audio_dir, tmp_path):
+  """`--model=X.tflite` (parallel one-thread interpreters, 2 windows per
+  invoke) gives the SavedModel's embeddings, windows and timestamps."""
+  from common import tflite
+  lite = tflite.convert(saved, str(tmp_path / "m.tflite"), clip_seconds=2.0)
+  outputs = {}
+  for name, model in (("saved", saved), ("lite", lite)):
+    assert embed.run(model, str(audio_dir), str(tmp_path / f"{name}.npz")) == 0
+    outputs[name] = np.load(tmp_path / f"{name}.npz")
+  want, got = outputs["saved"], outputs["lite"]
+  np.testing.assert_array_equal(got["paths"], want["paths"])
+  for key in ("clip_embeddings", "window_embeddings"):
+    np.testing.assert_allclose(got[key], want[key], atol=1e-5, rtol=0)
+  for key in ("timestamps_ms", "window_offsets", "window_samples",
+              "hop_samples", "sample_rate"):
+    np.testing.assert_array_equal(got[key], want[key])
+
+
 @pytest.mark.parametrize("block_seconds", [0.37, 1.0, 2.5])
 def test_block_size_does_not_change_the_result(saved, tmp_path,
                                                block_seconds):

@@ -68,21 +68,26 @@ def test_saved_model_tflite_and_hear_agree(saved, tmp_path):
   np.testing.assert_allclose(got_hear, want, atol=TOLERANCE, rtol=0)
 
 
-def test_windows_laid_end_to_end_embed_as_one_at_a_time(saved, lite,
-                                                       tmp_path):
+def test_window_embedder_equals_one_window_at_a_time(saved, lite, tmp_path):
   """What bulk extraction relies on (docs/evaluate.md): a model converted
-  at 3 s embeds 3 non-overlapping windows, concatenated, exactly as the 1 s
-  model embeds each alone."""
-  windows = np.random.default_rng(2).uniform(-0.5, 0.5, [3, 16000]).astype(
+  at 3 s embeds 3 non-overlapping windows laid end to end exactly as the
+  1 s model embeds each alone; WindowEmbedder's parallel interpreters keep
+  the order, and pad a short last group without changing its windows."""
+  windows = np.random.default_rng(2).uniform(-0.5, 0.5, [7, 16000]).astype(
       np.float32)
   one = interpreter(lite).get_signature_runner("window_embeddings")
   singles = np.concatenate([one(waveform=w[np.newaxis])["embeddings"][0]
                             for w in windows])
-  three = interpreter(tflite.convert(saved, str(tmp_path / "3s.tflite"),
-                                     clip_seconds=3.0))
-  grouped = three.get_signature_runner("window_embeddings")(
-      waveform=windows.reshape(1, -1))["embeddings"][0]
-  np.testing.assert_allclose(grouped, singles, atol=TOLERANCE, rtol=0)
+  three = tflite.convert(saved, str(tmp_path / "3s.tflite"), clip_seconds=3.0)
+  for workers in (1, 2, 3):
+    embedder = tflite.WindowEmbedder(three, workers=workers)
+    assert embedder.group == 3 and embedder.window == 16000
+    np.testing.assert_allclose(embedder.embed(windows), singles,
+                               atol=TOLERANCE, rtol=0)
+  np.testing.assert_allclose(embedder.embed(windows[:1]), singles[:1],
+                             atol=TOLERANCE, rtol=0)
+  with pytest.raises(ValueError, match=r"\[n, 16000\]"):
+    embedder.embed(windows[:, :8000])
 
 
 def test_export_cli_writes_saved_model_and_tflite(tmp_path_factory, tmp_path,
