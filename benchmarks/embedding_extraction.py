@@ -6,14 +6,15 @@ forward pass of the same model on the same 1 s windows, in the same run.
 
 The model is COLA's paper encoder (log-mel frontend + EfficientNet-B0, random
 weights: speed does not depend on them), exported by common/export.py and
-converted by common/tflite.py (4 s input = 4 windows per invoke, XNNPACK,
-2 threads). Paths:
+converted by common/tflite.py (4 s input = 4 windows per invoke, XNNPACK).
+Paths:
   keras        Cola(...).predict_on_batch on the clips' 1 s windows (the
                baseline: what a user runs without exporting)
   saved_model  tf.saved_model.load(...).signatures["serving_default"] on
                the clips (it cuts the windows itself)
-  tflite       tf.lite.Interpreter window_embeddings, 4 consecutive 1 s
-               windows per invoke (TfliteEmbedder), averaged per clip
+  tflite       common.tflite.WindowEmbedder: 2 one-thread interpreters in
+               parallel, 4 consecutive 1 s windows per invoke, window
+               embeddings averaged per clip
 x real time = seconds of audio embedded per wall second (both cores).
 Embeddings of each path are compared with the SavedModel's.
 The 1-hour file (a 16 kHz WAV) is embedded in a fresh process per path,
@@ -60,37 +61,6 @@ def build_model(encoder):
   return model
 
 
-class TfliteEmbedder:
-  """window_embeddings of a TFLite model converted at `group` windows.
-
-  The model's fixed input is `group` windows long (common.tflite.convert's
-  clip_seconds); windows are non-overlapping, so `group` consecutive 1 s
-  windows laid end to end are embedded exactly as one at a time would be.
-  XNNPACK runs a few windows per invoke about 1.2x faster than one
-  (EfficientNet-B0 on 2 cores: 1 window per invoke 328 windows/s; 2: 402,
-  4: about 390, 5: 401, 10: 414).
-  A last, short group is zero-padded and its padding dropped.
-  """
-
-  def __init__(self, path, threads=2, window=16000):
-    self.interpreter = tf.lite.Interpreter(model_path=path,
-                                           num_threads=threads)
-    self.run = self.interpreter.get_signature_runner("window_embeddings")
-    samples = self.run.get_input_details()["waveform"]["shape"][-1]
-    self.window, self.group = window, int(samples) // window
-
-  def windows(self, windows):
-    out = []
-    for i in range(0, len(windows), self.group):
-      part = windows[i:i + self.group]
-      n = len(part)
-      if n < self.group:
-        part = np.concatenate([part, np.zeros(
-            [self.group - n, self.window], np.float32)])
-      out.append(self.run(waveform=part.reshape(1, -1))["embeddings"][0, :n])
-    return np.concatenate(out)
-
-
 def frames(clips, window=16000):
   """[n, samples] -> [n * windows, window] non-overlapping windows."""
   n, samples = clips.shape
@@ -112,8 +82,9 @@ def _child(args):
     _, windows, _, seconds = embed.embed_file(model, args.wav)
   else:
     if args.child == "tflite":
-      embedder = TfliteEmbedder(args.tflite)
-      embed_windows = embedder.windows
+      from common import tflite
+      embed_windows = tflite.WindowEmbedder(args.tflite,
+                                            args.tflite_workers).embed
     else:
       model = build_model(args.encoder)
       model.load_weights(args.weights)
@@ -182,7 +153,8 @@ def run(args, argv=None):
       result["tflite_error"] = f"{type(e).__name__}: {e}"[:500]
     loaded = tf.saved_model.load(paths["saved_model"])
     serve = loaded.signatures["serving_default"]
-    embedder = TfliteEmbedder(paths["tflite"]) if paths.get("tflite") else None
+    embedder = (tflite.WindowEmbedder(paths["tflite"], args.tflite_workers)
+                if paths.get("tflite") else None)
 
     clips = harness.test_clips(args.clips, args.seconds)
     per_call = args.clips_per_call
@@ -204,7 +176,7 @@ def run(args, argv=None):
       out = []
       for c in calls:
         w, count = frames(c)
-        out.append(embedder.windows(w).reshape(len(c), count, -1).mean(1))
+        out.append(embedder.embed(w).reshape(len(c), count, -1).mean(1))
       return np.concatenate(out)
 
     candidates = {"keras": keras_path, "saved_model": saved_model_path}
@@ -258,7 +230,9 @@ def run(args, argv=None):
                         "clip_seconds": args.seconds,
                         "clips_per_call": args.clips_per_call,
                         "repeats": args.repeats, "window_seconds": 1.0,
-                        "hop_seconds": 1.0, "tflite_threads": 2,
+                        "hop_seconds": 1.0,
+                        "tflite_interpreters": args.tflite_workers,
+                        "tflite_threads_per_interpreter": 1,
                         "tflite_windows_per_invoke": args.tflite_windows}
   return harness.finish(result, args.output)
 
@@ -277,6 +251,8 @@ def parse(argv):
   parser.add_argument("--long_seconds", type=float, default=3600.0)
   parser.add_argument("--tflite_windows", type=int, default=4,
                       help="1 s windows per TFLite invoke (its input length)")
+  parser.add_argument("--tflite_workers", type=int, default=2,
+                      help="one-thread TFLite interpreters run in parallel")
   parser.add_argument("--output",
                       default=harness.default_output("embedding_extraction"))
   # Child mode (the long file).
