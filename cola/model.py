@@ -16,6 +16,7 @@ import tensorflow as tf
 from common import encoders
 from common import frontend as frontend_lib
 from common import losses
+from common import waveform_ops
 
 
 class Cola(keras.Model):
@@ -68,9 +69,7 @@ class Cola(keras.Model):
     ops, so each replica of a distributed step draws its own noise."""
     if not self.config.noise_stddev:
       return positives
-    return positives + tf.random.normal(
-        tf.shape(positives), stddev=self.config.noise_stddev,
-        dtype=positives.dtype)
+    return waveform_ops.add_noise(positives, self.config.noise_stddev)
 
   def contrastive_step(self, anchors, positives, training):
     """Loss (this replica's, unscaled), accuracy."""

@@ -3,16 +3,17 @@
 import tensorflow as tf
 
 
+def inverse_l2_norm(waveform, epsilon=1e-9):
+  """1 / ||waveform|| over the last axis (kept, size 1), as
+  tf.math.l2_normalize scales. Pipelines scale only the crops they cut by
+  it, which spares a normalised copy of the whole (long) clip."""
+  return tf.math.rsqrt(tf.maximum(
+      tf.reduce_sum(tf.square(waveform), axis=-1, keepdims=True), epsilon))
+
+
 def l2_normalize(waveform):
   """Scales a clip to unit L2 norm (COLA normalises each clip)."""
-  return tf.math.l2_normalize(waveform, axis=-1, epsilon=1e-9)
-
-
-def inverse_l2_norm(waveform, epsilon=1e-9):
-  """1 / ||waveform||, as tf.math.l2_normalize scales (a scalar: scaling
-  only the crops of a long clip spares a copy of the whole clip)."""
-  return tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(waveform)),
-                                  epsilon))
+  return waveform * inverse_l2_norm(waveform)
 
 
 def pad_to(waveform, length):
@@ -31,7 +32,9 @@ def random_crop(waveform, length, seed=None):
 
 
 def add_noise(waveform, stddev):
-  return waveform + tf.random.normal(tf.shape(waveform), stddev=stddev)
+  """Gaussian noise of `stddev`, any shape (a clip or a batch)."""
+  return waveform + tf.random.normal(tf.shape(waveform), stddev=stddev,
+                                     dtype=waveform.dtype)
 
 
 def windows(waveform, length, hop):

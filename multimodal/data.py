@@ -212,11 +212,10 @@ def av_dataset(source, source_fps, config, batch_size, shuffle=True,
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
 
   def crop(x):
-    audio = x["audio"]
-    if config.normalize_clips:
-      audio = waveform_ops.l2_normalize(audio)
     audio, frames, has_video = aligned_crop(
-        audio, x["frames"], source_fps, config)
+        x["audio"], x["frames"], source_fps, config)
+    if config.normalize_clips:  # The clip's norm, applied to its crop only.
+      audio = audio * waveform_ops.inverse_l2_norm(x["audio"])
     return {"audio": audio, "frames": frames, "has_video": has_video}
 
   ds = ds.repeat().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
