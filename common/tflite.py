@@ -101,11 +101,9 @@ class WindowEmbedder:
     self._interpreters = interpreters  # The runners need them alive.
     samples = int(self._runners[0].get_input_details()["waveform"][
         "shape"][-1])
-    self.group = int(self._runners[0].get_output_details()["embeddings"][
-        "shape"][1])
+    _, self.group, self.embedding_size = (int(n) for n in self._runners[
+        0].get_output_details()["embeddings"]["shape"])
     self.window = samples // self.group
-    self.embedding_size = int(self._runners[0].get_output_details()[
-        "embeddings"]["shape"][-1])
     if self.window * self.group != samples:
       raise ValueError(
           f"{path}: {self.group} windows in {samples} samples overlap; "
@@ -121,7 +119,7 @@ class WindowEmbedder:
         part = np.concatenate([part, np.zeros(
             [self.group - n, self.window], np.float32)])
       out.append(runner(waveform=part.reshape(1, -1))["embeddings"][0, :n])
-    return np.concatenate(out) if out else None
+    return np.concatenate(out)
 
   def embed(self, windows):
     """float32 [n, window] -> embeddings [n, D], in order."""
