@@ -38,3 +38,14 @@ def base_config(method):
   c.export_window_seconds = 1.0
   c.export_hop_seconds = 1.0
   return c
+
+
+def shrink_for_tests(c):
+  """A few steps of small batches on 32 synthetic clips: the run part of
+  every method's configs/tiny.py."""
+  c.data = "synthetic:32"
+  c.batch_size = 8
+  c.total_steps = 4
+  c.steps_per_epoch = 2
+  c.shuffle_buffer = 32
+  return c

@@ -1,15 +1,11 @@
 """A few steps of a very small COLA model: for tests and smoke runs."""
 
 from cola.configs import default
+from common import run_config
 
 
 def get_config():
-  c = default.get_config()
-  c.data = "synthetic:32"
-  c.batch_size = 8
-  c.total_steps = 4
-  c.steps_per_epoch = 2
+  c = run_config.shrink_for_tests(default.get_config())
   c.encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
   c.embedding_dim = 16
-  c.shuffle_buffer = 32
   return c

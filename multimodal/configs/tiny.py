@@ -1,14 +1,11 @@
 """A few steps of a very small multimodal model: for tests and smoke runs."""
 
+from common import run_config
 from multimodal.configs import default
 
 
 def get_config():
-  c = default.get_config()
-  c.data = "synthetic:32"
-  c.batch_size = 8
-  c.total_steps = 4
-  c.steps_per_epoch = 2
+  c = run_config.shrink_for_tests(default.get_config())
   c.fps = 4.0
   c.resolution = 16
   c.mel_encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
@@ -16,5 +13,4 @@ def get_config():
   c.video_encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
   c.head_hidden_dim = 0
   c.embedding_dim = 16
-  c.shuffle_buffer = 32
   return c
