@@ -1,16 +1,27 @@
-"""Child-process helpers the training tests share: kill a run once it has
-committed a checkpoint, and localhost clusters for multi-worker runs."""
+"""Child-process helpers the training tests share: the training command,
+killing a run once it has committed a checkpoint, and localhost clusters
+for multi-worker runs."""
 
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
 from common import callbacks
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train_command(package, workdir, *extra):
+  """`python -m PACKAGE.train` on PACKAGE/configs/tiny.py in `workdir`."""
+  tiny = os.path.join(ROOT, package, "configs", "tiny.py")
+  return [sys.executable, "-m", f"{package}.train", f"--config={tiny}",
+          f"--workdir={workdir}", *extra]
 
 
 def kill_after_checkpoint(command, env, workdir, min_step, timeout=240):

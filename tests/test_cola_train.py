@@ -15,15 +15,6 @@ from common import callbacks
 from common import training
 from tests import processes
 
-TINY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cola",
-                    "configs", "tiny.py")
-
-
-def train_command(workdir, *extra):
-  return [sys.executable, "-m", "cola.train", f"--config={TINY}",
-          f"--workdir={workdir}", *extra]
-
-
 def test_tiny_run_leaves_checkpoints_logs_and_saved_model(tmp_path):
   workdir = str(tmp_path / "run")
   summary = training.train(tiny.get_config(), workdir=workdir, verbose=0)
@@ -78,8 +69,9 @@ def test_export_command_rebuilds_the_trained_model(tmp_path, child_env):
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, child_env):
   workdir = tmp_path / "run"
-  command = train_command(workdir, "--config.total_steps=40",
-                          "--config.steps_per_epoch=4")
+  command = processes.train_command("cola", workdir,
+                                    "--config.total_steps=40",
+                                    "--config.steps_per_epoch=4")
   killed_at = processes.kill_after_checkpoint(command, child_env, workdir, 8)
   assert killed_at < 40
   second = subprocess.run(command, env=child_env, capture_output=True,
@@ -110,7 +102,8 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(
 def test_absent_hardware_is_a_one_line_error(tmp_path, child_env, strategy,
                                              message):
   result = subprocess.run(
-      train_command(tmp_path / "run", f"--strategy={strategy}"),
+      processes.train_command("cola", tmp_path / "run",
+                              f"--strategy={strategy}"),
       env=child_env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1
   assert message in result.stderr

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +17,6 @@ from common import cli
 from tests import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(ROOT, "cola", "configs", "tiny.py")
 TOTAL_STEPS = 40
 # A reset connection fails the survivor's next collective at once; the
 # coordination service notices a frozen worker after ~10 s of heartbeats.
@@ -31,9 +29,10 @@ def start_workers(workdir, ports, env, logs):
     worker_env = processes.worker_env(env, ports, index)
     log = open(logs / f"worker{index}-{time.monotonic_ns()}.log", "w+")
     workers.append((subprocess.Popen(
-        [sys.executable, "-m", "cola.train", f"--config={TINY}",
-         f"--workdir={workdir}", "--strategy=multi_worker",
-         f"--config.total_steps={TOTAL_STEPS}", "--config.steps_per_epoch=2"],
+        processes.train_command(
+            "cola", workdir, "--strategy=multi_worker",
+            f"--config.total_steps={TOTAL_STEPS}",
+            "--config.steps_per_epoch=2"),
         cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT),
                     log))
   return workers

@@ -9,7 +9,6 @@ command line on a run that had trained well before the NaN was injected.)
 import os
 import re
 import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -18,9 +17,9 @@ from cola.configs import tiny
 from common import callbacks
 from common import export
 from common import training
+from tests import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = os.path.join(ROOT, "cola", "configs", "tiny.py")
 
 
 def test_injected_nan_stops_naming_the_step_and_keeps_the_last_good_state(
@@ -30,13 +29,10 @@ def test_injected_nan_stops_naming_the_step_and_keeps_the_last_good_state(
   pb = os.path.join(workdir, "saved_model", "saved_model.pb")
   exported = os.stat(pb).st_mtime_ns
   # Resume the run for more steps with infinite noise on the positives:
-  # from the first resumed step on, the loss is NaN. (A learning rate given
-  # on resume would not do: it is optimizer state, restored from the
-  # checkpoint.)
+  # from the first resumed step on, the loss is NaN.
   result = subprocess.run(
-      [sys.executable, "-m", "cola.train", f"--config={TINY}",
-       f"--workdir={workdir}", "--config.total_steps=40",
-       "--config.noise_stddev=inf"],
+      processes.train_command("cola", workdir, "--config.total_steps=40",
+                              "--config.noise_stddev=inf"),
       cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1, result.stderr[-3000:]
   errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]

@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -31,6 +30,7 @@ from tensorboard.backend.event_processing import plugin_event_accumulator
 
 from common import callbacks
 from common import training
+from tests import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 6
@@ -238,13 +238,12 @@ def check_finished_run(workdir, config, output):
 
 def trainer_run(package, tmp_path, total_steps):
   """(command, workdir, config) of a tiny run of `package`'s trainer."""
-  configs = os.path.join(ROOT, package, "configs", "tiny.py")
   config = importlib.import_module(f"{package}.configs.tiny").get_config()
   config.total_steps, config.steps_per_epoch = total_steps, 2
   workdir = str(tmp_path / package)
-  command = [sys.executable, "-m", f"{package}.train", f"--config={configs}",
-             f"--workdir={workdir}", f"--config.total_steps={total_steps}",
-             "--config.steps_per_epoch=2"]
+  command = processes.train_command(
+      package, workdir, f"--config.total_steps={total_steps}",
+      "--config.steps_per_epoch=2")
   return command, workdir, config
 
 

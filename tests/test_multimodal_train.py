@@ -5,7 +5,6 @@ a SIGKILL and a resume, the NaN stop, and one-line errors."""
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,14 +17,7 @@ from multimodal import model as model_lib
 from multimodal.configs import tiny
 from tests import processes
 
-TINY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "multimodal",
-                    "configs", "tiny.py")
 PAIRS = ("wave_mel", "wave_video", "mel_video")
-
-
-def train_command(workdir, *extra):
-  return [sys.executable, "-m", "multimodal.train", f"--config={TINY}",
-          f"--workdir={workdir}", *extra]
 
 
 def test_tiny_run_leaves_checkpoints_logs_and_an_audio_saved_model(tmp_path):
@@ -94,10 +86,10 @@ def test_audio_only_training_builds_no_video_encoder():
 def test_mirrored_run_killed_and_resumed_from_the_command_line(
     tmp_path, child_env):
   workdir = tmp_path / "run"
-  command = train_command(workdir, "--strategy=mirrored", "--cpu_devices=2",
-                          "--config.total_steps=12",
-                          "--config.steps_per_epoch=4",
-                          "--config.mixing.max_ratio=0.3")
+  command = processes.train_command(
+      "multimodal", workdir, "--strategy=mirrored", "--cpu_devices=2",
+      "--config.total_steps=12", "--config.steps_per_epoch=4",
+      "--config.mixing.max_ratio=0.3")
   killed_at = processes.kill_after_checkpoint(command, child_env, workdir, 4)
   second = subprocess.run(command, env=child_env, capture_output=True,
                           text=True, timeout=300)
@@ -123,7 +115,8 @@ def test_nan_loss_stops_naming_the_step(tmp_path):
 
 def test_tpu_without_a_tpu_is_a_one_line_error(tmp_path, child_env):
   result = subprocess.run(
-      train_command(tmp_path / "run", "--strategy=tpu"), env=child_env,
+      processes.train_command("multimodal", tmp_path / "run",
+                              "--strategy=tpu"), env=child_env,
       capture_output=True, text=True, timeout=300)
   assert result.returncode == 1
   assert "--strategy=tpu: no TPU found" in result.stderr
