@@ -17,6 +17,7 @@ timed.
 """
 
 import argparse
+import ast
 import os
 import sys
 
@@ -45,10 +46,24 @@ def fit_step_seconds(model, dataset, steps):
   return (stamps.times[-1] - stamps.times[0]) / steps
 
 
-def load_config(spec):
-  """'multimodal/configs/default.py' or a module name -> ConfigDict."""
+def load_config(spec, overrides=()):
+  """'multimodal/configs/default.py' or a module name -> ConfigDict, with
+  `overrides` ("video_encoder_kwargs.width=8", values as Python literals)
+  applied, as --config.KEY=VALUE does for the trainer."""
   name = spec[:-3].replace("/", ".") if spec.endswith(".py") else spec
-  return importlib.import_module(name).get_config()
+  config = importlib.import_module(name).get_config()
+  for item in overrides:
+    key, _, text = item.partition("=")
+    try:
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      value = text
+    *parents, leaf = key.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
 
 
 def fixed_batch(model, batch, seed=0):
@@ -65,10 +80,10 @@ def fixed_batch(model, batch, seed=0):
   return tf.data.Dataset.from_tensors(data).repeat()
 
 
-def build(config_spec, resolution=None, audio_only=False):
+def build(config_spec, resolution=None, audio_only=False, overrides=()):
   from common import training
   from multimodal import method
-  config = load_config(config_spec)
+  config = load_config(config_spec, overrides)
   config.mixing.enabled = False  # Mixing runs in tf.data, not in the step.
   if audio_only:
     for pair in list(config.pair_weights):
@@ -95,9 +110,9 @@ def time_models(models, batch, steps, repeats):
 
 def run(args, argv=None):
   result = harness.start(NAME, argv)
-  base = load_config(args.config)
+  base = load_config(args.config, args.set)
   result["model"] = {
-      "config": args.config, "fps": base.fps,
+      "config": args.config, "overrides": list(args.set), "fps": base.fps,
       "crop_seconds": base.crop_seconds,
       "frames_per_crop": int(round(base.fps * base.crop_seconds)),
       "mel_encoder": base.mel_encoder, "wave_encoder": base.wave_encoder,
@@ -107,9 +122,11 @@ def run(args, argv=None):
       "pairs_audio_only": [p for p in base.pair_weights if "video" not in p]}
 
   # Cost against resolution, at a fixed batch.
-  models = {"audio_only": build(args.config, audio_only=True)}
+  models = {"audio_only": build(args.config, audio_only=True,
+                                overrides=args.set)}
   for size in args.resolutions:
-    models[f"{size}px"] = build(args.config, resolution=size)
+    models[f"{size}px"] = build(args.config, resolution=size,
+                                overrides=args.set)
   medians, runs = time_models(models, args.batch, args.steps, args.repeats)
   audio = medians["audio_only"]
   rows = [{"resolution": None, "step_seconds": harness.rounded(audio),
@@ -135,8 +152,10 @@ def run(args, argv=None):
   # Cost against batch, at the target resolution.
   batch_rows = []
   for batch in args.batches:
-    pair = {"audio_only": build(args.config, audio_only=True),
-            "av": build(args.config, resolution=args.target_resolution)}
+    pair = {"audio_only": build(args.config, audio_only=True,
+                                overrides=args.set),
+            "av": build(args.config, resolution=args.target_resolution,
+                        overrides=args.set)}
     medians, _ = time_models(pair, batch, args.steps,
                              max(1, args.repeats // 2))
     batch_rows.append({
@@ -201,6 +220,10 @@ def plot(result, path):
 def parse(argv):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--config", default="multimodal/configs/default.py")
+  parser.add_argument("--set", action="append", default=[],
+                      metavar="KEY=VALUE",
+                      help="config override, repeatable, e.g. "
+                      "--set=video_encoder_kwargs.width=8")
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--resolutions", type=int, nargs="+",
                       default=[16, 32, 64, 112])
