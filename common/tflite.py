@@ -80,8 +80,9 @@ class WindowEmbedder:
   `workers` interpreters with one thread each run in parallel on
   contiguous shares of the windows: XNNPACK's own threads synchronise at
   every op, which on EfficientNet-B0's many small ops costs more than it
-  gains (measured on 2 cores: 2 one-thread interpreters 563 windows/s, one
-  two-thread interpreter 394, TensorFlow on batches of 40 windows 429).
+  gains (a one-off measurement on 2 cores: 2 one-thread interpreters 563
+  windows/s, one two-thread interpreter 394, TensorFlow on batches of 40
+  windows 429; benchmarks/embedding_extraction.py: 1.51x Keras).
   Each invoke takes as many windows as the model's input holds (convert at
   `clip_seconds` = a few windows): non-overlapping windows laid end to end
   embed exactly as one at a time; a short last group is zero-padded and its
