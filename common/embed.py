@@ -177,7 +177,7 @@ def run(model_path, inputs, output, block_seconds=60.0, batch_windows=256):
     return 1
   try:
     model = embedding_model.load(model_path, batch_windows)
-  except FileNotFoundError as e:
+  except (FileNotFoundError, ValueError) as e:  # ValueError: a bad .tflite.
     print(f"error: {e}", file=sys.stderr)
     return 1
   arrays = embed_files(model, paths, block_seconds)

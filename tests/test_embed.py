@@ -109,6 +109,19 @@ def test_a_tflite_model_embeds_as_the_saved_model(saved, audio_dir, tmp_path):
     np.testing.assert_array_equal(got[key], want[key])
 
 
+def test_a_corrupt_tflite_model_is_a_one_line_error(audio_dir, tmp_path,
+                                                    child_env):
+  (tmp_path / "bad.tflite").write_bytes(b"not a model")
+  result = run_cli([f"--model={tmp_path / 'bad.tflite'}",
+                    f"--input={audio_dir}", f"--output={tmp_path / 'x.npz'}"],
+                   child_env)
+  assert result.returncode == 1
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and "Traceback" not in result.stderr, errors
+  assert "bad.tflite" in errors[0] or "TFL3" in errors[0]
+  assert not os.path.exists(tmp_path / "x.npz")
+
+
 @pytest.mark.parametrize("block_seconds", [0.37, 1.0, 2.5])
 def test_block_size_does_not_change_the_result(saved, tmp_path,
                                                block_seconds):
