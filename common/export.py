@@ -75,10 +75,16 @@ class EmbeddingModule(tf.Module):
     framed, centres = waveform_ops.windows(waveform, self._window, self._hop)
     batch, count = tf.shape(framed)[0], tf.shape(framed)[1]
     flat = tf.reshape(framed, [-1, self._window])
+    # An empty batch has no window to run: some CPU kernels mishandle a
+    # batch of 0 (a batch norm after the log-mel's standardisation was
+    # handed the wrong shape), so the encoder is not called at all.
+    embeddings = tf.cond(
+        tf.shape(flat)[0] > 0,
+        lambda: tf.cast(self.encoder(flat, training=False), tf.float32),
+        lambda: tf.zeros([0, self._size]))
     embeddings = tf.debugging.check_numerics(
-        tf.cast(self.encoder(flat, training=False), tf.float32),
-        "embedding is not finite: are the waveform's samples far outside "
-        "[-1, 1]?")
+        embeddings, "embedding is not finite: are the waveform's samples far "
+        "outside [-1, 1]?")
     embeddings = tf.reshape(embeddings, [batch, count, self._size])
     timestamps = tf.tile((centres * 1000.0 / self._rate)[tf.newaxis],
                          [batch, 1])

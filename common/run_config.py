@@ -9,11 +9,24 @@ import ml_collections
 
 
 def frontend_config():
-  """COLA's log-mel parameters (common/frontend.py)."""
+  """The frontend (common/frontend.py): COLA's log-mel parameters, each
+  window levelled to unit RMS, and log-mels standardised with statistics
+  of the training data (the project's choices; paper_frontend_config()
+  is the paper's)."""
   return ml_collections.ConfigDict(dict(
       sample_rate=16000, window_length=400, hop_length=160, fft_length=1024,
-      mel_bands=64, lower_hz=60.0, upper_hz=7800.0, log_floor=1e-5,
-      log_ceiling=1e8, magnitude=True))
+      mel_bands=64, lower_hz=60.0, upper_hz=7800.0, log_floor=1e-3,
+      log_ceiling=1e8, magnitude=True, level="rms", min_rms=1e-4,
+      standardize="global", standardize_examples=1024))
+
+
+def paper_frontend_config():
+  """COLA's frontend: each window at unit L2 norm (the paper normalises
+  clips; a 1 s training crop is one window), log floor 1e-5, no
+  standardisation."""
+  c = frontend_config()
+  c.update(dict(log_floor=1e-5, level="l2", standardize="none"))
+  return c
 
 
 def base_config(method):
@@ -24,6 +37,8 @@ def base_config(method):
   # Optimisation.
   c.batch_size = 64           # global batch, split over replicas
   c.learning_rate = 1e-3      # Adam
+  c.lr_schedule = "constant"  # or cosine (to 0 at total_steps)
+  c.warmup_steps = 0          # cosine only: linear warm-up from 0
   c.total_steps = 600
   c.steps_per_epoch = 100     # checkpoint, TensorBoard and log interval
   c.keep_checkpoints = 3

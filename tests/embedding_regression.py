@@ -54,13 +54,19 @@ def assign(model, stored):
 
 
 def set_moving_statistics(model):
-  """Fixed, non-trivial batch-norm moving means and variances."""
+  """Fixed, non-trivial batch-norm moving means and variances, and log-mel
+  standardisation statistics (at init all are the identity, which would
+  hide a change of how they are applied)."""
   for i, v in enumerate(model.non_trainable_weights):
     phase = np.arange(int(np.prod(v.shape))).reshape(v.shape) + i
     if v.path.endswith("moving_mean"):
       v.assign(0.5 * np.sin(phase))
     elif v.path.endswith("moving_variance"):
       v.assign(1.0 + 0.5 * np.cos(phase)**2)
+    elif v.path.endswith("standardize/mean"):
+      v.assign(np.full(v.shape, -4.0))
+    elif v.path.endswith("standardize/std"):
+      v.assign(np.full(v.shape, 2.5))
 
 
 def main():
