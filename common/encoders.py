@@ -96,6 +96,86 @@ def tiny(input_shape, width=16, depth=4, embedding_dim=256, pooling="max",
   return keras.Model(inputs, pool(name="pool")(x), name="tiny")
 
 
+POOLED_STATISTICS = ("mean", "max", "std", "mean+max")
+
+
+class StdPooling1D(keras.layers.Layer):
+  """[batch, time, dim] -> the standard deviation over time [batch, dim]."""
+
+  def call(self, x):
+    mean = keras.ops.mean(x, axis=1, keepdims=True)
+    return keras.ops.sqrt(keras.ops.mean(keras.ops.square(x - mean), axis=1)
+                          + 1e-6)
+
+
+def temporal_pooling(x, pooling, name="pool"):
+  """[batch, time, dim] -> [batch, k * dim]: the statistics over time that
+  `pooling` names, comma-separated and concatenated in that order.
+
+  "mean", "max", "std" (x-vector style statistics pooling, what speaker
+  and language tasks read), and "mean+max", the mean and max added (BYOL-A's
+  choice: the max keeps short events, the mean the texture).
+  """
+  names = [p.strip() for p in pooling.split(",")]
+  unknown = [p for p in names if p not in POOLED_STATISTICS]
+  if unknown or not names:
+    raise ValueError(f"pooling={pooling!r}: expected comma-separated "
+                     f"statistics among {', '.join(POOLED_STATISTICS)}")
+  parts = []
+  for i, stat in enumerate(names):
+    mean = keras.layers.GlobalAveragePooling1D(name=f"{name}{i}_mean")
+    top = keras.layers.GlobalMaxPooling1D(name=f"{name}{i}_max")
+    if stat == "mean":
+      parts.append(mean(x))
+    elif stat == "max":
+      parts.append(top(x))
+    elif stat == "std":
+      parts.append(StdPooling1D(name=f"{name}{i}_std")(x))
+    else:
+      parts.append(keras.layers.Add(name=f"{name}{i}_mean_max")(
+          [mean(x), top(x)]))
+  if len(parts) == 1:
+    return parts[0]
+  return keras.layers.Concatenate(name=name)(parts)
+
+
+@register("audio_cnn")
+def audio_cnn(input_shape, width=64, blocks=3, dense_dim=2048,
+              dense_layers=2, pooling="mean+max", dropout=0.0):
+  """Convolutions that keep the frequency axis, then per-frame dense layers
+  and statistics pooled over time: the layout of BYOL-A's encoder (Niizumi et al.,
+  2021, after the DCASE 2020 task 6 baseline), the CPU default.
+
+  `blocks` of Conv3x3-BN-ReLU-MaxPool2x2 with `width` channels (or one
+  width per block) shrink time and frequency by 2 each; every remaining frame's (frequency x channel)
+  features go through `dense_layers` Dense(`dense_dim`)-ReLU layers; the
+  frames are pooled over time (`pooling`, see temporal_pooling). Unlike `tiny`, no global pooling
+  over frequency: where in the spectrum a pattern lies is what tells a
+  voice, an instrument or a language apart, and a linear probe reads it
+  off directly.
+  """
+  widths = list(width) if isinstance(width, (list, tuple)) else (
+      [width] * blocks)
+  if len(widths) != blocks:
+    raise ValueError(f"audio_cnn: {len(widths)} widths {widths} for "
+                     f"{blocks} blocks")
+  inputs = keras.Input(input_shape, name="log_mel")
+  x = inputs
+  for i, channels in enumerate(widths):
+    x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
+                            name=f"conv{i}")(x)
+    x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+    x = keras.layers.ReLU(name=f"relu{i}")(x)
+    x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+  frames, bands, channels = x.shape[1:]
+  x = keras.layers.Reshape((frames, bands * channels), name="frames")(x)
+  for i in range(dense_layers):
+    x = keras.layers.Dense(dense_dim, activation="relu", name=f"dense{i}")(x)
+    if dropout:
+      x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
+  return keras.Model(inputs, temporal_pooling(x, pooling), name="audio_cnn")
+
+
 # The other formats register their encoders on import.
 from common import video_encoders  # noqa: E402,F401
 from common import waveform_encoders  # noqa: E402,F401

@@ -43,7 +43,15 @@ def mixing_config(**overrides):
   return c
 
 
-def check_config(config):
+def check_config(config, known=None):
+  """Raises ValueError on an invalid mixing config; `known`, when given,
+  names the keys the pipeline can mix (a misspelt modality would
+  otherwise mix nothing, silently)."""
+  unknown = sorted(set(config.modalities) - set(known or config.modalities))
+  if unknown:
+    raise ValueError(f"mixing.modalities: unknown {unknown}; this pipeline "
+                     f"mixes {', '.join(known)} (a tuple on the command "
+                     "line is written \"('a', 'b')\")")
   if config.distribution not in DISTRIBUTIONS:
     raise ValueError(f"mixing.distribution={config.distribution!r}: expected "
                      f"one of {', '.join(DISTRIBUTIONS)}")

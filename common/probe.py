@@ -13,6 +13,13 @@ import tensorflow as tf
 from common import waveform_ops
 
 
+def saved_model_encoder(path):
+  """An exported SavedModel's `serving_default` as an encoder of waveform
+  windows, for clip_embeddings."""
+  serve = tf.saved_model.load(path).signatures["serving_default"]
+  return lambda x, training=False: serve(waveform=x)["embedding"]
+
+
 def clip_embeddings(encoder, waveforms, window=16000, batch_size=64):
   """Mean over 1 s windows of `encoder` outputs, one row per clip."""
   rows = []

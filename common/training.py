@@ -63,8 +63,27 @@ def read_config(workdir):
     return ml_collections.ConfigDict(json.load(f))
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config):
+  """The config's rate: a float, or a warm-up + cosine decay schedule."""
+  schedule = config.get("lr_schedule", "constant")
+  if schedule not in SCHEDULES:
+    raise ValueError(f"lr_schedule={schedule!r}: expected one of "
+                     f"{', '.join(SCHEDULES)}")
+  if schedule == "constant":
+    return config.learning_rate
+  warmup = int(config.get("warmup_steps", 0))
+  return keras.optimizers.schedules.CosineDecay(
+      0.0 if warmup else config.learning_rate,
+      decay_steps=max(config.total_steps - warmup, 1),
+      warmup_target=config.learning_rate if warmup else None,
+      warmup_steps=warmup)
+
+
 def build_optimizer(config):
-  return keras.optimizers.Adam(config.learning_rate)
+  return keras.optimizers.Adam(learning_rate(config))
 
 
 def build_initialized_model(method, config):
@@ -110,15 +129,31 @@ def _fit_multi_worker(model):
 
 
 class _Throughput(keras.callbacks.Callback):
+  """Steps and seconds of this process's training; `progress` holds the
+  step and the CPU seconds the process has used since it started (data
+  loading included) when training begins and at each epoch's end: the
+  time-to-quality curve of a run."""
+
   def __init__(self):
     super().__init__()
     self.start = self.steps = 0
+    self.progress = []
 
   def on_train_begin(self, logs=None):
     self.start = time.perf_counter()
+    self._record()
 
   def on_train_batch_end(self, batch, logs=None):
     self.steps += 1
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._record()
+
+  def _record(self):
+    self.progress.append({
+        "step": int(self.model.optimizer.iterations.numpy()),
+        "cpu_seconds": round(time.process_time(), 2),
+        "seconds": round(time.perf_counter() - self.start, 2)})
 
 
 def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
@@ -132,8 +167,6 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   data_spec = data_spec or config.data
   os.makedirs(workdir, exist_ok=True)
   paths.check_inside(workdir, WORKDIR_ENTRIES)
-  if callbacks_lib.is_chief():  # Workers may share the workdir.
-    write_config(config, workdir)
   keras.utils.set_random_seed(config.seed)
   if config.get("mixed_precision", "float32") != "float32":
     keras.mixed_precision.set_global_policy(config.mixed_precision)
@@ -141,8 +174,15 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   logging.info("strategy %s with %d replicas", strategy_name,
                strategy.num_replicas_in_sync)
   dataset, source = method.build_dataset(config, data_spec, config.batch_size)
+  # After the data: a method may fit its config to it (a multimodal run
+  # on audio without video drops the video pairs).
+  if callbacks_lib.is_chief():  # Workers may share the workdir.
+    write_config(config, workdir)
   with strategy.scope():
     model = build_initialized_model(method, config)
+    # Data statistics the model stores (the log-mel standardisation); a
+    # resumed run then restores the checkpoint's values over them.
+    model.adapt(dataset)
   epochs = -(-config.total_steps // config.steps_per_epoch)
   throughput = _Throughput()
   # Order matters: NaN stops before anything is saved; the logs of an epoch
@@ -154,7 +194,10 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   fit_callbacks = [callbacks_lib.StopOnNaN()] + logs + [
       callbacks_lib.ResumableCheckpoint(
           os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
-          learning_rate=config.learning_rate),
+          # A schedule comes from the config; a constant rate is set again
+          # over the checkpoint's (a resumed run may change it).
+          learning_rate=(config.learning_rate if isinstance(
+              learning_rate(config), float) else None)),
       throughput,
   ] + list(callbacks)
   history = model.fit(dataset, epochs=epochs,
@@ -179,6 +222,8 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
       "examples_per_second": (throughput.steps * config.batch_size / seconds
                               if throughput.steps else None),
       "final_metrics": {k: float(v[-1]) for k, v in history.history.items()},
+      "progress": throughput.progress,
+      "cpu_seconds": round(time.process_time(), 2),
       "skipped_inputs": skipped.counts if skipped is not None else {},
       "saved_model": saved_model,
   }

@@ -144,3 +144,12 @@ def test_partners_are_never_the_example_itself():
 def test_bad_settings_are_clear_errors(overrides, message):
   with pytest.raises(ValueError, match=message):
     mixing.mix_batch(orthogonal_batch(), mixing.mixing_config(**overrides))
+
+
+def test_a_modality_the_pipeline_does_not_have_is_a_clear_error():
+  # "(audio,frames)" is what a tuple typed without quotes on the command
+  # line becomes: one string, which would mix nothing.
+  config = mixing.mixing_config(modalities=("(audio,frames)",))
+  with pytest.raises(ValueError, match=r"unknown \['\(audio,frames\)'\]"):
+    mixing.check_config(config, known=("audio", "frames"))
+  mixing.check_config(mixing.mixing_config(), known=("audio", "frames"))
