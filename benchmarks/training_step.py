@@ -69,6 +69,12 @@ def _child(args):
     def call(self, log_mel, training=False):
       return self.encoder(log_mel, training=training)
 
+    def level(self, log_mel):
+      return log_mel  # Its pipeline normalised the clip.
+
+    def encode_levelled(self, log_mel, training=False):
+      return self.encoder(log_mel, training=training)
+
     def add_noise(self, positives):
       return positives  # Its pipeline added the noise to the waveform.
 

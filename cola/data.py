@@ -1,25 +1,39 @@
 """COLA's input pipeline: (anchor, positive) pairs of raw 1 s crops.
 
-Each clip is L2-normalised; anchor and positive are two independent random
-crops (zero-padded, centred, when the clip is shorter). Crops stay waveforms:
-the positive's Gaussian noise and the log-mel are computed in the model,
-batched on the device (cola/model.py), so the host only slices arrays and
-scales them by the clip's norm. Generating the noise was two thirds of the
-host's time per example when it was done here (benchmarks/input_pipeline.py).
+Anchor and positive are two independent random crops of a clip (zero-padded,
+centred, when the clip is shorter), at the clip's own level: the model's
+frontend scales every window to a fixed level (common/frontend.py), as the
+exported model does, so training and serving see the same thing. The
+positive's Gaussian noise and the log-mel are computed in the model,
+batched on the device (cola/model.py), so the host only slices arrays.
+Generating the noise was two thirds of the host's time per example when it
+was done here (benchmarks/input_pipeline.py).
+
+With `mixing.enabled`, each anchor and each positive then gets a smaller
+share of another crop of the batch mixed in, each with its own partner and
+ratio (common/mixing.py, the multimodal method's example mixing): its
+positive is still its own clip, but every candidate carries traces of
+another, which makes the contrastive task harder.
 """
 
 import tensorflow as tf
 
 from common import data_sources
+from common import mixing
 from common import waveform_ops
 
 
 def make_pair(audio, crop_samples):
-  """Two random crops of the L2-normalised clip (noise comes later)."""
-  scale = waveform_ops.inverse_l2_norm(audio)
-  anchor = waveform_ops.random_crop(audio, crop_samples)
-  positive = waveform_ops.random_crop(audio, crop_samples)
-  return anchor * scale, positive * scale
+  """Two random crops of the clip (noise comes later, in the model)."""
+  return (waveform_ops.random_crop(audio, crop_samples),
+          waveform_ops.random_crop(audio, crop_samples))
+
+
+def mix_pairs(anchors, positives, config):
+  """Example mixing of a batch of pairs, anchors and positives apart."""
+  mixed = mixing.mix_batch({"anchor": anchors, "positive": positives},
+                           config)
+  return mixed["anchor"], mixed["positive"]
 
 
 def pair_dataset(source, config, batch_size, shuffle=True):
@@ -31,7 +45,13 @@ def pair_dataset(source, config, batch_size, shuffle=True):
   ds = ds.repeat().map(
       lambda x: make_pair(x["audio"], crop_samples),
       num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  ds = ds.batch(batch_size, drop_remainder=True)
+  mix = config.get("mixing")
+  if mix is not None and mix.enabled:
+    mixing.check_config(mix, known=("anchor", "positive"))
+    ds = ds.map(lambda a, p: mix_pairs(a, p, mix),
+                num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def build_dataset(config, data_spec, batch_size):

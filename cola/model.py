@@ -16,6 +16,7 @@ import tensorflow as tf
 from common import encoders
 from common import frontend as frontend_lib
 from common import losses
+from common import mel_augment
 from common import waveform_ops
 
 
@@ -26,6 +27,9 @@ class Cola(keras.Model):
     super().__init__(**kwargs)
     self.config = config
     self.frontend = frontend_lib.from_config(config.frontend)
+    self.resized_crop = config.get(
+        "random_resized_crop", mel_augment.random_resized_crop_config())
+    mel_augment.check_config(self.resized_crop)
     self.crop_samples = int(config.crop_seconds * config.sample_rate)
     frames = frontend_lib.num_frames(
         self.crop_samples,
@@ -49,6 +53,18 @@ class Cola(keras.Model):
   def call(self, waveform, training=False):
     return self.encoder(self.frontend(waveform), training=training)
 
+  def level(self, waveforms):
+    """The frontend's first step: each window at the configured level."""
+    return self.frontend.level(waveforms)
+
+  def encode_levelled(self, levelled, training=False):
+    """h of waveforms already through the frontend's level step; in
+    training, log-mels are randomly re-cropped when the config asks."""
+    log_mels = self.frontend.features(levelled)
+    if training:
+      log_mels = mel_augment.random_resized_crop(log_mels, self.resized_crop)
+    return self.encoder(log_mels, training=training)
+
   def project(self, h, training=False):
     z = self.head(h, training=training)
     if self.head_norm is not None:
@@ -64,19 +80,35 @@ class Cola(keras.Model):
     z = self.project(self(tf.zeros([2, self.crop_samples])))
     self.similarity(z, z)
 
+  def adapt(self, dataset):
+    """Measures the frontend's standardisation on the anchors of the first
+    training batches (`frontend.standardize_examples` of them)."""
+    wanted = int(self.config.frontend.get("standardize_examples", 0))
+    if not wanted or self.frontend.standardize.mode == "none":
+      return
+    anchors, count = [], 0
+    for batch_anchors, _ in dataset:
+      anchors.append(batch_anchors)
+      count += int(batch_anchors.shape[0])
+      if count >= wanted:
+        break
+    self.frontend.adapt(tf.concat(anchors, 0)[:wanted])
+
   def add_noise(self, positives):
-    """The positives' augmentation noise, one batched op. Stateful random
-    ops, so each replica of a distributed step draws its own noise."""
+    """The positives' augmentation noise, one batched op, on levelled
+    waveforms (so `noise_stddev` is relative to the frontend's level).
+    Stateful random ops: each replica of a distributed step draws its own."""
     if not self.config.noise_stddev:
       return positives
     return waveform_ops.add_noise(positives, self.config.noise_stddev)
 
   def contrastive_step(self, anchors, positives, training):
     """Loss (this replica's, unscaled), accuracy."""
-    positives = self.add_noise(positives)
     n = tf.shape(anchors)[0]
-    z = self.project(self(tf.concat([anchors, positives], 0),
-                          training=training), training=training)
+    levelled = self.level(tf.concat([anchors, positives], 0))
+    levelled = tf.concat([levelled[:n], self.add_noise(levelled[n:])], 0)
+    z = self.project(self.encode_levelled(levelled, training=training),
+                     training=training)
     logits, labels = losses.contrastive_logits(
         self.similarity, z[:n], z[n:], self.config.global_negatives)
     return (losses.softmax_contrastive_loss(logits, labels),

@@ -48,8 +48,11 @@ class Settings:
   batch_size: int = 32
   learning_rate: float = 1e-3
   window_seconds: float = 1.0
-  normalize: str = "clip"   # clip: L2 per clip, as pre-training; window: per
-                            # crop/window, as the authors' downstream code
+  normalize: str = "none"   # none: the waveform as the SavedModel gets it
+                            # (the model levels each window itself); clip:
+                            # L2 per clip; window: per crop/window, as the
+                            # authors' downstream code (for models exported
+                            # without a level step)
   seed: int = 0
   shuffle_buffer: int = 1024
   stats_batches: int = 4

@@ -247,9 +247,11 @@ def define_flags():
   flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
   flags.DEFINE_float("window_seconds", None, "Training crop and test window "
                      "(default: the model's window, 1 s).")
-  flags.DEFINE_enum("normalize", "clip", downstream.NORMALIZATIONS,
-                    "L2 normalisation: per clip (as pre-training), per "
-                    "crop/window (the authors' downstream code) or none.")
+  flags.DEFINE_enum("normalize", "none", downstream.NORMALIZATIONS,
+                    "L2 normalisation of the audio before the model: none "
+                    "(the model levels each window itself), per clip, or "
+                    "per crop/window (the authors' downstream code); for "
+                    "models exported without a level step.")
   flags.DEFINE_integer("max_test_clips", 0, "Score at most this many test "
                        "clips (0: all).")
   flags.DEFINE_integer("seed", 0, "Seed of crops, heads and random encoders.")

@@ -22,8 +22,10 @@ def make_config(global_negatives=True, similarity="bilinear"):
   # Batch norm statistics are per replica (as with the authors' code), which
   # makes a split batch a different function; compare the rest exactly.
   config.encoder_kwargs.batch_norm = False
-  # Each replica draws its own positives' noise: compare without it.
+  # Each replica draws its own positives' noise and its own random resized
+  # crops: compare without them.
   config.noise_stddev = 0.0
+  config.random_resized_crop.enabled = False
   return config
 
 

@@ -6,6 +6,7 @@ from common import run_config
 
 def get_config():
   c = run_config.shrink_for_tests(default.get_config())
+  c.encoder = "tiny"
   c.encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
   c.embedding_dim = 16
   return c
