@@ -127,10 +127,12 @@ class LevelNormalization(keras.layers.Layer):
     peak = tf.reduce_max(tf.abs(waveform), axis=-1, keepdims=True)
     unit = waveform / tf.maximum(peak, 1e-30)
     rms = peak * tf.sqrt(tf.reduce_mean(tf.square(unit), -1, keepdims=True))
-    scale = 1.0 / tf.maximum(rms, self.min_rms)
+    # Divided, not multiplied by 1 / rms: near float32's maximum that
+    # reciprocal is subnormal, which CPU kernels flush to zero.
+    levelled = waveform / tf.maximum(rms, self.min_rms)
     if self.mode == "l2":
-      scale /= tf.sqrt(tf.cast(tf.shape(waveform)[-1], tf.float32))
-    return waveform * scale
+      levelled /= tf.sqrt(tf.cast(tf.shape(waveform)[-1], tf.float32))
+    return levelled
 
   def get_config(self):
     config = super().get_config()
