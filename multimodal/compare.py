@@ -7,8 +7,8 @@ after COLA pre-training on the same audio, and at random initialisation.
 
 Both runs' last checkpoints are probed (common/probe.py: clip embeddings
 averaged over 1 s windows, a softmax classifier on the frozen encoder) on
-L2-normalised clips (as both pre-trainings see them) of the embedded
-default that pre-training never saw: `--clips` clips
+clips of the embedded default (at their own level: both models level
+each window, common/frontend.py) that pre-training never saw: `--clips` clips
 of the validation split to train each probe, as many of the test split to
 score it. Two tasks: the kind of sound source (6 classes), and its pitch in
 quartiles (4 classes, bins from the training clips). The multimodal
@@ -38,9 +38,7 @@ def probe_set(num_clips, split):
   """Waveforms and labels for both tasks from the embedded default."""
   seed = {"validation": 1, "test": 2}[split]
   clips = synthetic.make_clips(num_clips, seed=seed)
-  # L2-normalised, as both methods' pre-training sees clips.
-  audio = [c.audio / max(np.linalg.norm(c.audio), 1e-9) for c in clips]
-  return (audio, np.array([c.label for c in clips]),
+  return ([c.audio for c in clips], np.array([c.label for c in clips]),
           np.log([c.pitch for c in clips]))
 
 

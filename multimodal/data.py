@@ -5,9 +5,9 @@ the frames covering the same span, sampled at `fps` and `resolution` px:
   {"audio": float32 [crop samples], "frames": uint8 [F, R, R, 3],
    "has_video": float32 (0 for audio-only clips, whose frames are zeros)}
 The crop starts on a frame of the source, so picture and sound line up to
-the sample. Each clip is first L2-normalised (`normalize_clips`, as COLA
-does and as the evaluation tools assume by default). Batches are then mixed
-(common/mixing.py) when the config asks.
+the sample. Audio stays at the clip's own level: the model's frontend
+levels every window (common/frontend.py), as the exported model does.
+Batches are then mixed (common/mixing.py) when the config asks.
 
 Sources, by `--data`:
   synthetic[:N]     the embedded default: N (512) procedurally generated
@@ -44,6 +44,23 @@ MEDIA_EXTENSIONS = data_sources.AUDIO_EXTENSIONS + (
 
 def crop_samples(config):
   return int(round(config.crop_seconds * config.sample_rate))
+
+
+MEL_CROPS = ("aligned", "independent")
+# What av_dataset's batches hold that mixing can mix (mel_audio only with
+# mel_crop="independent").
+MIXABLE = ("audio", "mel_audio", "frames")
+
+
+def mel_crop(config):
+  """Where the log-mel side's window comes from: "aligned" (the waveform's
+  window, the frames' span) or "independent" (its own random window of the
+  same clip, as COLA's positive)."""
+  choice = config.get("mel_crop", "aligned")
+  if choice not in MEL_CROPS:
+    raise ValueError(f"mel_crop={choice!r}: expected one of "
+                     f"{', '.join(MEL_CROPS)}")
+  return choice
 
 
 def crop_frames(config):
@@ -146,11 +163,7 @@ def load(spec, config, split="train"):
     from common import tfrecord_source  # Imported only when used.
     source = tfrecord_source.TfrecordSource(
         rest, with_frames=True, min_samples=1, seed=config.seed)
-    fps = float(source.settings.get("fps") or 0)
-    if not fps:
-      logging.warning("tfrecord:%s has no video (fps 0): training on the "
-                      "waveform <-> log-mel pair only", rest)
-    return source, fps
+    return source, float(source.settings.get("fps") or 0)
   raise ValueError(f"--data={spec}: the multimodal trainer reads synthetic, "
                    "tfrecord: or files: sources (it needs video)")
 
@@ -211,23 +224,51 @@ def av_dataset(source, source_fps, config, batch_size, shuffle=True,
   if shuffle:
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
 
+  independent = mel_crop(config) == "independent"
+
   def crop(x):
     audio, frames, has_video = aligned_crop(
         x["audio"], x["frames"], source_fps, config)
-    if config.normalize_clips:  # The clip's norm, applied to its crop only.
-      audio = audio * waveform_ops.inverse_l2_norm(x["audio"])
-    return {"audio": audio, "frames": frames, "has_video": has_video}
+    out = {"audio": audio, "frames": frames, "has_video": has_video}
+    if independent:
+      out["mel_audio"] = waveform_ops.random_crop(x["audio"],
+                                                  crop_samples(config))
+    return out
 
   ds = ds.repeat().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=True)
   if mix and config.mixing.enabled:
-    mixing.check_config(config.mixing)
+    mixing.check_config(config.mixing, known=MIXABLE)
     ds = ds.map(lambda b: mixing.mix_batch(
         b, config.mixing, has_content={"frames": b["has_video"] > 0}),
                 num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def has_video(source, source_fps):
+  """False when no clip of the source has frames (audio-only files or
+  shards); streamed shards with a frame rate count as having video."""
+  if not source_fps:
+    return False
+  frames = getattr(source, "frames", None)
+  return frames is None or any(len(f) for f in frames)
+
+
+VIDEO_PAIRS = ("wave_video", "mel_video")
+
+
 def build_dataset(config, data_spec, batch_size):
+  """The training batches; on a source without any video, the run trains
+  the waveform <-> log-mel pair only: the video pairs' weights are set to
+  0 in `config` (before the run records it in config.json), so no video
+  encoder is built or run on empty frames."""
   source, source_fps = load(data_spec, config)
+  weights = config.pair_weights
+  if not has_video(source, source_fps) and any(
+      weights.get(p, 0.0) for p in VIDEO_PAIRS):
+    logging.warning("%s has no video: training the waveform <-> log-mel "
+                    "pair only (pair_weights.%s set to 0)", data_spec,
+                    " and .".join(VIDEO_PAIRS))
+    for pair in VIDEO_PAIRS:
+      weights[pair] = 0.0
   return av_dataset(source, source_fps, config, batch_size), source

@@ -21,6 +21,7 @@ import tensorflow as tf
 from common import encoders
 from common import frontend as frontend_lib
 from common import losses
+from common import mel_augment
 
 MODALITIES = ("wave", "mel", "video")
 PAIRS = (("wave", "mel"), ("wave", "video"), ("mel", "video"))
@@ -82,6 +83,9 @@ class Multimodal(keras.Model):
     self.crop_samples = int(round(config.crop_seconds * config.sample_rate))
     self.crop_frames = int(round(config.crop_seconds * config.fps))
     self.frontend = frontend_lib.from_config(config.frontend)
+    self.resized_crop = config.get(
+        "random_resized_crop", mel_augment.random_resized_crop_config())
+    mel_augment.check_config(self.resized_crop)
     frames = frontend_lib.num_frames(
         self.crop_samples, config.frontend.window_length,
         config.frontend.hop_length)
@@ -117,29 +121,57 @@ class Multimodal(keras.Model):
     """Waveform windows -> h: the audio side that is exported."""
     return self
 
-  def encode_mel(self, waveform, training=False):
-    return self.mel_encoder(self.frontend(waveform), training=training)
+  def encode_audio(self, waveform, formats, training=False):
+    """{"wave"|"mel": h} for `formats`: both audio encoders see the
+    waveform after the frontend's level step (common/frontend.py); in
+    training, log-mels are randomly re-cropped when the config asks."""
+    levelled = self.frontend.level(waveform)
+    h = {}
+    if "wave" in formats:
+      h["wave"] = self.wave_encoder(levelled, training=training)
+    if "mel" in formats:
+      log_mels = self.frontend.features(levelled)
+      if training:
+        log_mels = mel_augment.random_resized_crop(log_mels,
+                                                   self.resized_crop)
+      h["mel"] = self.mel_encoder(log_mels, training=training)
+    return h
 
   def call(self, waveform, training=False):
-    parts = []
-    if self.config.export_embedding in ("wave", "concat"):
-      parts.append(self.wave_encoder(waveform, training=training))
-    if self.config.export_embedding in ("mel", "concat"):
-      parts.insert(0, self.encode_mel(waveform, training=training))
-    return parts[0] if len(parts) == 1 else tf.concat(parts, -1)
+    export = self.config.export_embedding
+    h = self.encode_audio(
+        waveform, ("mel", "wave") if export == "concat" else (export,),
+        training=training)
+    return tf.concat([h["mel"], h["wave"]], -1) if export == "concat" else (
+        h[export])
 
   def encode(self, batch, training=False):
     """Every modality the losses use: {"wave"|"mel"|"video": h}."""
     used = {m for p in self.pairs for m in p}
-    h = {}
-    if "wave" in used:
-      h["wave"] = self.wave_encoder(batch["audio"], training=training)
-    if "mel" in used:
-      h["mel"] = self.encode_mel(batch["audio"], training=training)
+    if "mel_audio" in batch and "mel" in used:
+      # mel_crop="independent": the log-mel side has its own window.
+      h = self.encode_audio(batch["audio"], used - {"mel"}, training)
+      h.update(self.encode_audio(batch["mel_audio"], {"mel"}, training))
+    else:
+      h = self.encode_audio(batch["audio"], used, training)
     if "video" in used:
       h["video"] = self.video_encoder(
           tf.cast(batch["frames"], tf.float32), training=training)
     return h
+
+  def adapt(self, dataset):
+    """Measures the frontend's standardisation on the audio of the first
+    training batches (`frontend.standardize_examples` clips)."""
+    wanted = int(self.config.frontend.get("standardize_examples", 0))
+    if not wanted or self.frontend.standardize.mode == "none":
+      return
+    audio, count = [], 0
+    for batch in dataset:
+      audio.append(batch["audio"])
+      count += int(batch["audio"].shape[0])
+      if count >= wanted:
+        break
+    self.frontend.adapt(tf.concat(audio, 0)[:wanted])
 
   def build(self, input_shape):
     # Sub-layers build on their first call; initialize() makes that call.
@@ -154,6 +186,7 @@ class Multimodal(keras.Model):
         "frames": tf.zeros([2, self.crop_frames, size, size, 3], tf.uint8)})
     for name, head in self.heads.items():
       head(h[name.split("/")[1]])
+    self.frontend.build([None, self.crop_samples])
 
   def contrastive_step(self, batch, training):
     """Weighted loss (this replica's, unscaled) and per-pair (loss, acc)."""

@@ -21,7 +21,6 @@ RATE = 16000
 def config(**overrides):
   c = tiny.get_config()
   c.mixing.enabled = False
-  c.normalize_clips = False  # Sample values tell times here.
   c.update(overrides)
   return c
 
@@ -120,11 +119,60 @@ def test_audio_only_and_short_clips_are_kept_flagged_and_padded():
   assert np.all(frames[1] == 0)
 
 
-def test_clips_are_l2_normalised_before_the_crop():
-  c = config(fps=4.0, resolution=16, normalize_clips=True)
-  ds = data.av_dataset(timed_bank(seconds=(1.0,)), 4.0, c, batch_size=2)
+def test_crops_keep_the_clips_own_level():
+  """The pipeline does not scale audio: the model's frontend levels each
+  window, as the exported model does (common/frontend.py)."""
+  c = config(fps=4.0, resolution=16)
+  bank = timed_bank(seconds=(1.0,))
+  ds = data.av_dataset(bank, 4.0, c, batch_size=2)
   audio = next(iter(ds))["audio"].numpy()
-  np.testing.assert_allclose(np.linalg.norm(audio, axis=1), 1, rtol=1e-5)
+  np.testing.assert_array_equal(audio[0], bank.audio[0])
+
+
+def ramp_bank(count=4, seconds=3.0):
+  """Clip k is the ramp k + 1 + i / n: a crop's samples tell where it was
+  cut and from which clip."""
+  n = int(seconds * RATE)
+  return data.AvBank(
+      [(k + 1 + np.arange(n) / n).astype(np.float32) for k in range(count)],
+      [np.zeros([0, 16, 16, 3], np.uint8)] * count, 4.0, 16,
+      np.zeros([count], np.int64))
+
+
+def test_independent_mel_crop_is_another_window_of_the_same_clip():
+  c = config(fps=4.0, resolution=16, mel_crop="independent")
+  n = int(3.0 * RATE)
+  batch = next(iter(data.av_dataset(ramp_bank(), 0.0, c, batch_size=4)))
+  audio, mel = (batch[k].numpy().astype(np.float64)
+                for k in ("audio", "mel_audio"))
+  assert mel.shape == audio.shape == (4, RATE)
+  for wave_window, mel_window in zip(audio, mel):
+    for window in (wave_window, mel_window):
+      np.testing.assert_allclose(np.diff(window), 1 / n, atol=1e-6)
+    assert np.floor(wave_window[0]) == np.floor(mel_window[0])
+  assert not np.allclose(audio, mel)
+  # Aligned: no second window.
+  aligned = next(iter(data.av_dataset(ramp_bank(), 0.0, config(
+      mel_crop="aligned"), batch_size=4)))
+  assert "mel_audio" not in aligned
+
+
+def test_the_default_mixes_each_audio_view_with_its_own_partner():
+  c = tiny.get_config()
+  assert c.mel_crop == "independent" and c.mixing.partners == "independent"
+  assert set(c.mixing.modalities) >= {"audio", "mel_audio"}
+  batch = next(iter(data.av_dataset(ramp_bank(8), 0.0, c, batch_size=8)))
+  n = int(3.0 * RATE)
+  slopes = {k: np.diff(batch[k].numpy().astype(np.float64)).mean(1) * n
+            for k in ("audio", "mel_audio")}
+  for k, slope in slopes.items():
+    assert np.mean(np.abs(slope - 1) > 1e-4) > 0.5, (k, slope)
+  assert not np.allclose(slopes["audio"], slopes["mel_audio"])
+
+
+def test_an_unknown_mel_crop_is_a_clear_error():
+  with pytest.raises(ValueError, match="mel_crop"):
+    data.av_dataset(ramp_bank(), 0.0, config(mel_crop="shifted"), 4)
 
 
 def write_shards(folder, fps=4.0, size=16):

@@ -31,6 +31,8 @@ def make_config(**overrides):
   for key in ("mel_encoder_kwargs", "wave_encoder_kwargs",
               "video_encoder_kwargs"):
     config[key].batch_norm = False
+  # Each replica draws its own random resized crops: compare without them.
+  config.random_resized_crop.enabled = False
   config.update(overrides)
   return config
 

@@ -63,7 +63,7 @@ def test_concatenated_export_holds_both_audio_formats(tmp_path):
       waveform=x)["embedding"].numpy()
   assert got.shape == (2, 32)
   want = np.concatenate([model.mel_encoder(model.frontend(x)),
-                         model.wave_encoder(x)], -1)
+                         model.wave_encoder(model.frontend.level(x))], -1)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   # No mixing outside training: a clip's embedding ignores its batch.
   np.testing.assert_allclose(model(x[:1]).numpy()[0], got[0], rtol=1e-5,

@@ -5,14 +5,17 @@
       --config.mixing.enabled=False --config.pair_weights.wave_video=0
 
 The method is the paper's (waveform, log-mel and video encoders; NCE over
-every pair with the global batch as negatives; example mixing); the encoders
-are the small `*tiny` CNNs, the video 32 px at 8 frames per second, and the
-run short, so that it finishes on a CPU. multimodal/configs/paper.py has the
+every pair with the global batch as negatives; example mixing); the log-mel
+encoder is COLA's default `audio_cnn` (the one exported), the waveform and
+video encoders the small `*_tiny` CNNs, the video 32 px at 8 frames per
+second, and the run short, so that it finishes on a CPU (docs/quality.md
+has what it is worth on real audio). multimodal/configs/paper.py has the
 large-scale sizes. docs/multimodal.md explains every value and its reason.
 """
 
 import ml_collections
 
+from common import mel_augment
 from common import mixing
 from common import run_config
 
@@ -22,15 +25,18 @@ def get_config():
   # export windows: common/run_config.py (docs/multimodal.md lists every
   # value).
   c = run_config.base_config("multimodal")
+  c.learning_rate = 3e-4      # Adam
+  c.total_steps = 400
   # Clips: an audio window and the frames of the same span.
   c.fps = 8.0                 # frames per second fed to the video encoder
   c.resolution = 32           # side of the square frames, px
   c.source_clip_seconds = 10.0  # files: media are cut into clips this long
-  c.normalize_clips = True    # L2-normalise each clip (as COLA)
+  c.mel_crop = "independent"  # the log-mel's own window; or aligned
   # Encoders, by name (common/encoders.py and friends).
-  c.mel_encoder = "tiny"      # or efficientnet_b0, resnet50
+  c.mel_encoder = "audio_cnn"  # or tiny, efficientnet_b0, resnet50
   c.mel_encoder_kwargs = ml_collections.ConfigDict(dict(
-      width=16, depth=4, embedding_dim=256))
+      width=(16, 32, 64), blocks=3, dense_dim=1024, dense_layers=2,
+      pooling="mean+max,std"))
   c.wave_encoder = "waveform_tiny"  # or waveform_cnn
   c.wave_encoder_kwargs = ml_collections.ConfigDict(dict(
       width=32, depth=3, embedding_dim=256))
@@ -45,7 +51,14 @@ def get_config():
   c.temperature = 0.1         # of the cosine similarity
   c.symmetric = True          # False: first -> second of each pair only
   c.global_negatives = True   # False: each replica's own batch
-  c.mixing = mixing.mixing_config()
+  # Each of waveform, log-mel window and frames mixes in its own partner:
+  # with one shared partner, the two audio views would share its traces.
+  c.mixing = mixing.mixing_config(
+      modalities=("audio", "mel_audio", "frames"), partners="independent",
+      match_level=("audio", "mel_audio"))
+  # Log-mels randomly re-cropped in time and frequency (the mel side only).
+  c.random_resized_crop = mel_augment.random_resized_crop_config(
+      enabled=True)
   # Export.
   c.export_embedding = "mel"  # mel, wave or concat (both, concatenated)
   return c

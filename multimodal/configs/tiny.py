@@ -8,7 +8,9 @@ def get_config():
   c = run_config.shrink_for_tests(default.get_config())
   c.fps = 4.0
   c.resolution = 16
+  c.mel_encoder = "tiny"
   c.mel_encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
+  c.wave_encoder = "waveform_tiny"
   c.wave_encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
   c.video_encoder_kwargs = dict(width=4, depth=2, embedding_dim=16)
   c.head_hidden_dim = 0
