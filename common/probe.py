@@ -16,8 +16,14 @@ from common import waveform_ops
 def saved_model_encoder(path):
   """An exported SavedModel's `serving_default` as an encoder of waveform
   windows, for clip_embeddings."""
-  serve = tf.saved_model.load(path).signatures["serving_default"]
-  return lambda x, training=False: serve(waveform=x)["embedding"]
+  loaded = tf.saved_model.load(path)  # Kept: its variables back the
+  serve = loaded.signatures["serving_default"]  # signature.
+
+  def encoder(x, training=False):
+    del training
+    return serve(waveform=x)["embedding"]
+  encoder.saved_model = loaded
+  return encoder
 
 
 def clip_embeddings(encoder, waveforms, window=16000, batch_size=64):
