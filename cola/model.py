@@ -83,16 +83,9 @@ class Cola(keras.Model):
   def adapt(self, dataset):
     """Measures the frontend's standardisation on the anchors of the first
     training batches (`frontend.standardize_examples` of them)."""
-    wanted = int(self.config.frontend.get("standardize_examples", 0))
-    if not wanted or self.frontend.standardize.mode == "none":
-      return
-    anchors, count = [], 0
-    for batch_anchors, _ in dataset:
-      anchors.append(batch_anchors)
-      count += int(batch_anchors.shape[0])
-      if count >= wanted:
-        break
-    self.frontend.adapt(tf.concat(anchors, 0)[:wanted])
+    self.frontend.adapt_on_batches(
+        (anchors for anchors, _ in dataset),
+        int(self.config.frontend.get("standardize_examples", 0)))
 
   def add_noise(self, positives):
     """The positives' augmentation noise, one batched op, on levelled

@@ -226,6 +226,19 @@ class Frontend(keras.layers.Layer):
     """Measures the standardisation on raw windows [n, samples]."""
     self.standardize.adapt(self.log_mel(self.level(waveforms)))
 
+  def adapt_on_batches(self, batches, wanted):
+    """`adapt` on the first `wanted` windows of an iterable of [batch,
+    samples] tensors (a training pipeline's), reading no more of it."""
+    if not wanted or self.standardize.mode == "none":
+      return
+    taken, count = [], 0
+    for windows in batches:
+      taken.append(windows)
+      count += int(windows.shape[0])
+      if count >= wanted:
+        break
+    self.adapt(tf.concat(taken, 0)[:wanted])
+
   def compute_output_shape(self, input_shape):
     return self.log_mel.compute_output_shape(input_shape)
 

@@ -162,16 +162,9 @@ class Multimodal(keras.Model):
   def adapt(self, dataset):
     """Measures the frontend's standardisation on the audio of the first
     training batches (`frontend.standardize_examples` clips)."""
-    wanted = int(self.config.frontend.get("standardize_examples", 0))
-    if not wanted or self.frontend.standardize.mode == "none":
-      return
-    audio, count = [], 0
-    for batch in dataset:
-      audio.append(batch["audio"])
-      count += int(batch["audio"].shape[0])
-      if count >= wanted:
-        break
-    self.frontend.adapt(tf.concat(audio, 0)[:wanted])
+    self.frontend.adapt_on_batches(
+        (batch["audio"] for batch in dataset),
+        int(self.config.frontend.get("standardize_examples", 0)))
 
   def build(self, input_shape):
     # Sub-layers build on their first call; initialize() makes that call.
