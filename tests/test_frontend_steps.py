@@ -114,11 +114,17 @@ def log_mels(seed=0, n=4, frames=10, bands=8):
   return x.astype(np.float32)
 
 
-def test_global_standardization_stores_numpy_mean_and_std():
-  x = log_mels()
-  layer = frontend.Standardization("global")
+def adapted(mode, x):
+  """A Standardization of `mode` built for `x` and adapted on it."""
+  layer = frontend.Standardization(mode)
   layer.build(x.shape)
   layer.adapt(x)
+  return layer
+
+
+def test_global_standardization_stores_numpy_mean_and_std():
+  x = log_mels()
+  layer = adapted("global", x)
   x64 = x.astype(np.float64)
   assert tuple(layer.mean.shape) == ()
   np.testing.assert_allclose(layer.mean.numpy(), x64.mean(), rtol=1e-6)
@@ -127,9 +133,7 @@ def test_global_standardization_stores_numpy_mean_and_std():
 
 def test_global_standardization_gives_zero_mean_unit_std_overall():
   x = log_mels()
-  layer = frontend.Standardization("global")
-  layer.build(x.shape)
-  layer.adapt(x)
+  layer = adapted("global", x)
   y = layer(x).numpy().astype(np.float64)
   assert abs(y.mean()) < 1e-5
   assert abs(y.std() - 1.0) < 1e-5
@@ -139,9 +143,7 @@ def test_global_standardization_gives_zero_mean_unit_std_overall():
 
 def test_band_standardization_stores_numpy_mean_and_std_per_band():
   x = log_mels()
-  layer = frontend.Standardization("band")
-  layer.build(x.shape)
-  layer.adapt(x)
+  layer = adapted("band", x)
   x64 = x.astype(np.float64)
   assert tuple(layer.mean.shape) == (8, 1)
   np.testing.assert_allclose(layer.mean.numpy()[:, 0],
@@ -152,9 +154,7 @@ def test_band_standardization_stores_numpy_mean_and_std_per_band():
 
 def test_band_standardization_gives_zero_mean_unit_std_per_band():
   x = log_mels()
-  layer = frontend.Standardization("band")
-  layer.build(x.shape)
-  layer.adapt(x)
+  layer = adapted("band", x)
   y = layer(x).numpy().astype(np.float64)
   np.testing.assert_allclose(y.mean(axis=(0, 1, 3)), 0.0, atol=1e-5)
   np.testing.assert_allclose(y.std(axis=(0, 1, 3)), 1.0, rtol=1e-5)
@@ -162,9 +162,7 @@ def test_band_standardization_gives_zero_mean_unit_std_per_band():
 
 def test_constant_data_gets_the_std_floor_instead_of_zero():
   x = np.full([2, 5, 4, 1], -3.0, np.float32)
-  layer = frontend.Standardization("global")
-  layer.build(x.shape)
-  layer.adapt(x)
+  layer = adapted("global", x)
   np.testing.assert_allclose(layer.std.numpy(), 1e-3)
   y = layer(x).numpy()
   assert np.isfinite(y).all()
