@@ -121,19 +121,23 @@ def temporal_pooling(x, pooling, name="pool"):
   if unknown or not names:
     raise ValueError(f"pooling={pooling!r}: expected comma-separated "
                      f"statistics among {', '.join(POOLED_STATISTICS)}")
+  def mean(i):
+    return keras.layers.GlobalAveragePooling1D(name=f"{name}{i}_mean")(x)
+
+  def top(i):
+    return keras.layers.GlobalMaxPooling1D(name=f"{name}{i}_max")(x)
+
   parts = []
   for i, stat in enumerate(names):
-    mean = keras.layers.GlobalAveragePooling1D(name=f"{name}{i}_mean")
-    top = keras.layers.GlobalMaxPooling1D(name=f"{name}{i}_max")
     if stat == "mean":
-      parts.append(mean(x))
+      parts.append(mean(i))
     elif stat == "max":
-      parts.append(top(x))
+      parts.append(top(i))
     elif stat == "std":
       parts.append(StdPooling1D(name=f"{name}{i}_std")(x))
     else:
       parts.append(keras.layers.Add(name=f"{name}{i}_mean_max")(
-          [mean(x), top(x)]))
+          [mean(i), top(i)]))
   if len(parts) == 1:
     return parts[0]
   return keras.layers.Concatenate(name=name)(parts)
@@ -143,13 +147,15 @@ def temporal_pooling(x, pooling, name="pool"):
 def audio_cnn(input_shape, width=64, blocks=3, dense_dim=2048,
               dense_layers=2, pooling="mean+max", dropout=0.0):
   """Convolutions that keep the frequency axis, then per-frame dense layers
-  and statistics pooled over time: the layout of BYOL-A's encoder (Niizumi et al.,
-  2021, after the DCASE 2020 task 6 baseline), the CPU default.
+  and statistics pooled over time: the layout of BYOL-A's encoder
+  (Niizumi et al., 2021, after the DCASE 2020 task 6 baseline), the CPU
+  default.
 
   `blocks` of Conv3x3-BN-ReLU-MaxPool2x2 with `width` channels (or one
-  width per block) shrink time and frequency by 2 each; every remaining frame's (frequency x channel)
-  features go through `dense_layers` Dense(`dense_dim`)-ReLU layers; the
-  frames are pooled over time (`pooling`, see temporal_pooling). Unlike `tiny`, no global pooling
+  width per block) shrink time and frequency by 2 each; every remaining
+  frame's (frequency x channel) features go through `dense_layers`
+  Dense(`dense_dim`)-ReLU layers; the frames are pooled over time
+  (`pooling`, see temporal_pooling). Unlike `tiny`, no global pooling
   over frequency: where in the spectrum a pattern lies is what tells a
   voice, an instrument or a language apart, and a linear probe reads it
   off directly.
