@@ -88,6 +88,14 @@ def test_tasks_without_the_layout_are_a_clear_error(tmp_path):
     quality.task_clips(str(tmp_path))
 
 
+def test_an_unreadable_task_clip_is_a_clear_error(tmp_path):
+  bad = tmp_path / "broken.wav"
+  bad.write_bytes(b"RIFF not really a wave file")
+  with pytest.raises(quality.BenchmarkError,
+                     match=r"task clip .*broken\.wav.*fix or remove it"):
+    quality.handmade_features([str(bad)])
+
+
 def test_time_to_quality_interpolates_between_checkpoints():
   curve = [{"cpu_seconds": 60, "mean": 0.5}, {"cpu_seconds": 180,
                                               "mean": 0.7}]
