@@ -16,4 +16,4 @@ _CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
 cli.define_train_flags(os.path.join(_CONFIGS, "default.py"), "runs/cola")
 
 if __name__ == "__main__":
-  app.run(cli.run_training)
+  app.run(cli.run_training, flags_parser=cli.parse_flags)

@@ -24,6 +24,17 @@ NON_FINITE = "non_finite"
 TOO_SHORT = "too_short"
 TRUNCATED = "truncated"    # ends before the length its header declares
 CORRUPT = "corrupt"        # a decoding error part-way through
+BAD_SAMPLE_RATE = "bad_sample_rate"  # a header rate no recording has
+TOO_LONG = "too_long"      # longer than MAX_SECONDS (held whole in memory)
+
+# Memory per input is bounded by these, never by what a header claims: a
+# rate outside them would make the resampler multiply (1 Hz: 16,000x) or
+# the header is garbage; a file decoded whole (files: sources, prepare)
+# stops at MAX_SECONDS (an hour: 230 MB at 16 kHz). common.embed streams
+# and has no length limit.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768000
+MAX_SECONDS = 3600.0
 
 # Decoded audio shorter than declared by more than this share (and more
 # than TRUNCATION_SLACK_SECONDS) means the file was cut off.
@@ -142,48 +153,91 @@ def _why(error):
   return text.strip() or type(error).__name__
 
 
-def _decode(path):
-  """All samples [frames, channels] and the rate, read in blocks (a header
-  claiming a huge length allocates nothing)."""
+def check_sample_rate(path, rate):
+  """Raises AudioError (bad_sample_rate) for a rate outside the bounds."""
+  if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+    raise AudioError(path, BAD_SAMPLE_RATE, f"{rate} Hz is outside "
+                     f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+
+
+def open_sound(path):
+  """The checked soundfile.SoundFile of `path`: what read_audio and the
+  streaming reader (audio_stream) both start from, so they agree on every
+  reason. Raises AudioError."""
+  path = os.fspath(path)
+  _check_file(path)
   try:
     # Bytes: libsndfile would take a str as UTF-8, which names need not be.
     sound = soundfile.SoundFile(os.fsencode(path))
   except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError,
           TypeError) as e:
     raise AudioError(path, UNREADABLE, _why(e))
-  with sound:
-    rate, declared = sound.samplerate, sound.frames
-    blocks = []
+  try:
+    check_sample_rate(path, sound.samplerate)
+  except AudioError:
+    sound.close()
+    raise
+  return sound
+
+
+def declared_seconds(path, sound):
+  """The length the file's headers declare (0.0 when they do not)."""
+  seconds = (sound.frames / sound.samplerate
+             if sound.frames < _UNKNOWN_FRAMES else 0.0)
+  return max(seconds, wav_declared_seconds(path) or 0.0)
+
+
+def check_complete(path, declared, decoded):
+  """Raises AudioError (truncated) when decoding stopped well short of
+  the declared length."""
+  if is_truncated(declared, decoded):
+    raise AudioError(path, TRUNCATED,
+                     f"{decoded:.2f} s decoded of {declared:.2f} s declared")
+
+
+def _decode(path, max_seconds=MAX_SECONDS):
+  """All samples [frames, channels] and the rate, read in blocks (a header
+  claiming a huge length allocates nothing; reading stops past
+  `max_seconds`)."""
+  with open_sound(path) as sound:
+    rate = sound.samplerate
+    blocks, frames = [], 0
     try:
       while True:
         block = sound.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
         if not len(block):
           break
         blocks.append(block)
+        frames += len(block)
+        if frames / rate > max_seconds:
+          raise AudioError(path, TOO_LONG, f"more than {max_seconds:.0f} s "
+                           "(split it, or stream it with common.embed)")
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
+      if isinstance(e, AudioError):
+        raise
       raise AudioError(path, CORRUPT, _why(e))
+    declared = declared_seconds(path, sound)
+    channels = sound.channels
   samples = (np.concatenate(blocks) if blocks else
-             np.zeros([0, sound.channels], np.float32))
-  declared_seconds = declared / rate if declared < _UNKNOWN_FRAMES else 0.0
-  declared_seconds = max(declared_seconds, wav_declared_seconds(path) or 0.0)
-  if is_truncated(declared_seconds, len(samples) / rate):
-    raise AudioError(path, TRUNCATED, f"{len(samples) / rate:.2f} s decoded "
-                     f"of {declared_seconds:.2f} s declared")
+             np.zeros([0, channels], np.float32))
+  check_complete(path, declared, len(samples) / rate)
   return samples, rate
 
 
-def read_audio(path, sample_rate=SAMPLE_RATE, min_samples=1):
+def read_audio(path, sample_rate=SAMPLE_RATE, min_samples=1,
+               max_seconds=MAX_SECONDS):
   """Reads `path` as float32 mono at `sample_rate`, values in [-1, 1].
 
   Raises:
     AudioError: the file cannot be opened (`unreadable`: also folders,
-      FIFOs, missing files), holds no samples (`empty`), stops before its
-      declared length (`truncated`) or fails part-way (`corrupt`), holds
-      NaN/inf, or is shorter than `min_samples` after resampling.
+      FIFOs, missing files), holds no samples (`empty`), declares a rate
+      outside MIN/MAX_SAMPLE_RATE (`bad_sample_rate`), is longer than
+      `max_seconds` (`too_long`), stops before its declared length
+      (`truncated`) or fails part-way (`corrupt`), holds NaN/inf, or is
+      shorter than `min_samples` after resampling.
   """
   path = os.fspath(path)
-  _check_file(path)
-  samples, rate = _decode(path)
+  samples, rate = _decode(path, max_seconds)
   samples = check_waveform(to_mono(samples), path)
   waveform = np.clip(resample(samples, rate, sample_rate), -1.0, 1.0)
   return check_waveform(waveform.astype(np.float32), path, min_samples)

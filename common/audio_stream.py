@@ -23,16 +23,12 @@ def blocks(path, block_seconds=60.0, sample_rate=audio_io.SAMPLE_RATE):
   """Yields float32 mono blocks of `path` at `sample_rate`.
 
   Raises:
-    audio_io.AudioError: unreadable (at any block), NaN/inf samples, or no
-      samples at all. A caller keeps nothing of a file that raised.
+    audio_io.AudioError: with read_audio's reasons (the same checks:
+      audio_io.open_sound), found at the block where they show; a caller
+      keeps nothing of a file that raised. Streaming has no length limit.
   """
   path = os.fspath(path)
-  try:
-    f = soundfile.SoundFile(path)
-  except _READ_ERRORS as e:
-    raise audio_io.AudioError(path, audio_io.UNREADABLE,
-                              str(e).strip() or type(e).__name__)
-  with f:
+  with audio_io.open_sound(path) as f:
     frames = max(1, int(block_seconds * f.samplerate))
     resampler = None
     if f.samplerate != sample_rate:
@@ -43,7 +39,7 @@ def blocks(path, block_seconds=60.0, sample_rate=audio_io.SAMPLE_RATE):
       try:
         block = f.read(frames, dtype="float32", always_2d=True)
       except _READ_ERRORS as e:
-        raise audio_io.AudioError(path, audio_io.UNREADABLE,
+        raise audio_io.AudioError(path, audio_io.CORRUPT,
                                   str(e).strip() or type(e).__name__)
       last = len(block) < frames
       mono = audio_io.to_mono(block)
@@ -51,11 +47,15 @@ def blocks(path, block_seconds=60.0, sample_rate=audio_io.SAMPLE_RATE):
         raise audio_io.AudioError(path, audio_io.NON_FINITE,
                                   "NaN or inf samples")
       total += len(mono)
+      if last:
+        # Before the tail is yielded: a cut-off file is not embedded.
+        audio_io.check_complete(path, audio_io.declared_seconds(path, f),
+                                total / f.samplerate)
+        if total == 0:
+          raise audio_io.AudioError(path, audio_io.EMPTY, "no samples")
       if resampler is not None:
         mono = resampler.resample_chunk(mono, last=last)
       if mono.size:
         yield np.clip(mono, -1.0, 1.0).astype(np.float32)
       if last:
         break
-  if total == 0:
-    raise audio_io.AudioError(path, audio_io.EMPTY, "no samples")

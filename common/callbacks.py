@@ -12,13 +12,22 @@ removed when the next run starts. The last `keep` checkpoints stay; nothing
 is deleted at the end, so a finished run restarted with the same command
 does no more steps.
 
+A resume whose latest checkpoint cannot be read falls back to the newest
+kept one that can (the index records each one's epoch), and says so; names
+in the index are used only if they are checkpoint names of the folder. A
+save the disk refuses raises `state_files.WriteFailed`, leaving the last
+commit in place.
+
 `DurableTensorBoard` keeps the logs consistent with the checkpoints: see
 its docstring.
 """
 
+import gc
 import glob
 import json
 import os
+import re
+import sys
 import time
 
 from absl import logging
@@ -29,7 +38,10 @@ from tensorflow.core.util import event_pb2
 # import_event: the one writer op for a raw Event (SessionLog) in TF2.
 from tensorflow.python.ops import summary_ops_v2
 
+from common import state_files
+
 INDEX = "checkpoint.json"
+CHECKPOINT_NAME = re.compile(r"ckpt-[0-9]{8}\.weights\.h5")
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,17 +61,11 @@ def is_chief():
           and "chief" not in cluster)
 
 
-def write_json_atomic(path, value):
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
-  # A process killed inside this function leaves its temporary: the next
-  # write of the same file removes it.
-  for stale in glob.glob(glob.escape(path) + ".tmp-*"):
-    _remove(stale)
+def _remove(path):
+  try:
+    os.remove(path)
+  except FileNotFoundError:  # Another worker cleaned it first.
+    pass
 
 
 def _fsync(path):
@@ -69,26 +75,62 @@ def _fsync(path):
     os.fsync(f.fileno())
 
 
-def _remove(path):
-  try:
-    os.remove(path)
-  except FileNotFoundError:  # Another worker cleaned it first.
-    pass
+def _close_hdf5_files():
+  """Closes every HDF5 file id still open (a failed write leaves its file
+  half-closed); errors of the close are the write's, already reported."""
+  import h5py
+  for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+    try:
+      while fid.valid:
+        fid.close()
+    except (RuntimeError, OSError, ValueError):
+      pass
+
+
+def _checkpoint_name(name, index_path):
+  """A weights name read from the index, refused unless it is one this
+  callback writes: a plain file name in the folder, so no crafted index
+  makes a resume load or delete a file elsewhere."""
+  if not isinstance(name, str) or not CHECKPOINT_NAME.fullmatch(name):
+    raise state_files.DamagedFile(
+        f"{index_path} names {name!r}, which is not a checkpoint of this "
+        "folder (ckpt-STEP.weights.h5); refusing to use it: restore the "
+        "file, or move the checkpoints folder aside to start over")
+  return name
 
 
 def read_index(directory):
-  """The committed checkpoint record of `directory`, or None."""
+  """The committed checkpoint record of `directory`, or None.
+
+  Raises:
+    DamagedFile: checkpoint.json is cut or names files outside the folder.
+  """
   path = os.path.join(directory, INDEX)
-  if not os.path.exists(path):
+  try:
+    index = state_files.read_json(path)
+  except state_files.DamagedFile as e:
+    raise state_files.DamagedFile(
+        f"{e}; restore it, or move the checkpoints folder aside to start "
+        "over (its weights files can be exported with common.export "
+        "--weights=FILE)") from None
+  if index is None:
     return None
-  with open(path) as f:
-    return json.load(f)
+  if not isinstance(index, dict) or "weights" not in index:
+    raise state_files.DamagedFile(f"{path} is not a checkpoint index")
+  _checkpoint_name(index["weights"], path)
+  for name in index.get("history", []):
+    _checkpoint_name(name, path)
+  return index
 
 
 def latest_weights(directory):
   """Path of the last committed weights file in `directory`, or None."""
   index = read_index(directory)
   return os.path.join(directory, index["weights"]) if index else None
+
+
+class CheckpointMismatch(ValueError):
+  """The checkpoint holds another architecture than the config builds."""
 
 
 class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
@@ -122,6 +164,15 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     if stale:
       logging.info("removed %d files of an interrupted save", len(stale))
 
+  def _candidates(self, index):
+    """(name, epoch, step) of the committed checkpoints, newest first;
+    older ones only where the index records their epoch."""
+    yield index["weights"], index["epoch"], index["step"]
+    epochs = index.get("epochs", {})
+    for name in reversed(index.get("history", [])[:-1]):
+      if name != index["weights"] and name in epochs:
+        yield name, epochs[name][0], epochs[name][1]
+
   def _load_model(self):
     index = read_index(self.directory)
     self._remove_leftovers(index)
@@ -129,8 +180,33 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
       return
     if self.model.optimizer is not None and not self.model.optimizer.built:
       self.model.optimizer.build(self.model.trainable_variables)
-    self.model.load_weights(os.path.join(self.directory, index["weights"]))
-    self.model._initial_epoch = index["epoch"]
+    damaged = []
+    for name, epoch, step in self._candidates(index):
+      path = os.path.join(self.directory, name)
+      try:
+        self.model.load_weights(path)
+      except OSError as e:  # h5py: missing, cut or garbled file.
+        logging.warning("checkpoint %s cannot be read (%s); trying the one "
+                        "before it", path, e)
+        damaged.append(name)
+        continue
+      except ValueError as e:  # Keras: other variables or shapes.
+        raise CheckpointMismatch(
+            f"checkpoint {path} does not fit the model this config builds "
+            f"({str(e).splitlines()[0]}); resume with the config the run "
+            "was started with (config.json of the workdir) or use a new "
+            "--workdir") from None
+      break
+    else:
+      raise state_files.DamagedFile(
+          f"no committed checkpoint in {self.directory} can be read "
+          f"({', '.join(damaged)}); move the folder aside to start over")
+    if damaged:
+      message = (f"resumed from the older checkpoint {name} (step {step}): "
+                 f"{', '.join(damaged)} cannot be read")
+      logging.warning("%s", message)
+      print(f"warning: {message}", flush=True)
+    self.model._initial_epoch = epoch
     optimizer = self.model.optimizer
     if self.learning_rate is not None and optimizer is not None:
       restored = float(optimizer.learning_rate.numpy())
@@ -138,8 +214,39 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
         logging.info("learning rate %g (the config's), not the "
                      "checkpoint's %g", self.learning_rate, restored)
         optimizer.learning_rate.assign(self.learning_rate)
-    logging.info("resumed from %s (epoch %d, step %d)", index["weights"],
-                 index["epoch"], index["step"])
+    logging.info("resumed from %s (epoch %d, step %d)", name, epoch, step)
+
+  def _save_weights(self, tmp, what):
+    """save_weights to `tmp`, or WriteFailed (and no `tmp`) if the disk
+    refuses: h5py's half-closed objects are collected at once, before
+    they can crash the interpreter at exit."""
+    # h5py prints each object it then cannot free (pages of the same
+    # error, through both hooks): the one line below says it all.
+    hooks = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook = sys.excepthook = lambda *args: None
+    failure = None
+    try:
+      try:
+        self.model.save_weights(tmp, overwrite=True)
+        _fsync(tmp)
+      except (OSError, RuntimeError) as e:
+        failure = state_files.reason(e)
+      if failure is None:
+        return
+      # Out of the except block, so the traceback (and the h5py objects
+      # its frames hold) is gone; what HDF5 still holds open of the file
+      # is closed now, or it crashes the interpreter at exit.
+      gc.collect()
+      _close_hdf5_files()
+      _remove(tmp)
+    finally:
+      sys.unraisablehook, sys.excepthook = hooks
+    committed = read_index(self.directory)
+    kept = (f"the last committed checkpoint, {committed['weights']}, is "
+            "intact" if committed else "no checkpoint was committed yet")
+    raise state_files.WriteFailed(
+        f"could not write {what} in {self.directory}: {failure}; {kept}: "
+        "free space and run the same command to resume")
 
   def _save_model(self):
     epoch = self._current_epoch
@@ -148,23 +255,22 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     if not is_chief():  # Every worker takes part in reading the variables.
       tmp = os.path.join(self.directory,
                          f".tmp-worker-{os.getpid()}.weights.h5")
-      self.model.save_weights(tmp, overwrite=True)
+      self._save_weights(tmp, "a worker's checkpoint")
       os.remove(tmp)
       return
     name = f"ckpt-{step:08d}.weights.h5"
     tmp = os.path.join(self.directory, f".tmp-{os.getpid()}-{name}")
-    self.model.save_weights(tmp, overwrite=True)
-    _fsync(tmp)
+    self._save_weights(tmp, f"checkpoint {name}")
     os.replace(tmp, os.path.join(self.directory, name))
     previous = read_index(self.directory) or {"history": []}
     history = [h for h in previous.get("history", []) if h != name] + [name]
-    write_json_atomic(os.path.join(self.directory, INDEX), {
-        "epoch": epoch, "step": step, "weights": name,
-        "history": history[-self.keep:]})
+    epochs = dict(previous.get("epochs", {}), **{name: [epoch, step]})
+    kept = history[-self.keep:]
+    state_files.write_json_atomic(os.path.join(self.directory, INDEX), {
+        "epoch": epoch, "step": step, "weights": name, "history": kept,
+        "epochs": {h: epochs[h] for h in kept if h in epochs}})
     for old in history[:-self.keep]:
-      path = os.path.join(self.directory, old)
-      if os.path.exists(path):
-        os.remove(path)
+      _remove(os.path.join(self.directory, old))
 
 
 class DurableTensorBoard(keras.callbacks.TensorBoard):

@@ -1,5 +1,6 @@
 """The flags and error handling every training command shares."""
 
+import os
 import re
 import sys
 
@@ -11,13 +12,17 @@ import tensorflow as tf
 from common import callbacks
 from common import data_sources
 from common import distribute
+from common import folder_lock
+from common import state_files
 from common import training
 
 FLAGS = flags.FLAGS
 
 # Errors that are the user's input or machine, reported in one line.
 USER_ERRORS = (distribute.StrategyError, data_sources.NoUsableData,
-               callbacks.TrainingDiverged, ValueError, FileNotFoundError)
+               callbacks.TrainingDiverged, folder_lock.FolderBusy,
+               state_files.WriteFailed, training.DamagedInput, ValueError,
+               FileNotFoundError)
 # How a dead or unreachable worker surfaces in the others' collective ops
 # (a reset connection at once; a frozen one when the coordination service
 # misses its heartbeats, about 10 s here).
@@ -59,6 +64,24 @@ def define_train_flags(default_config, default_workdir):
   flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
 
 
+def parse_flags(argv):
+  """absl's parser, with a `--config.KEY=VALUE` that names no key or does
+  not parse as the key's type reported in one line (exit 2), not as a
+  traceback from ml_collections."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e} (--helpfull lists the flags)", file=sys.stderr)
+    sys.exit(2)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    overrides = " ".join(a for a in argv[1:] if a.startswith("--config."))
+    why = (f"no config key {str(e).strip(chr(34) + chr(39))!r}" if isinstance(
+        e, (AttributeError, KeyError)) else str(e))
+    print(f"error: cannot apply {overrides or '--config'}: {why} (the "
+          "README's config table lists the keys)", file=sys.stderr)
+    sys.exit(2)
+
+
 def run_training(_):
   try:
     summary = training.train(
@@ -68,6 +91,13 @@ def run_training(_):
   except USER_ERRORS as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
+    if isinstance(e, state_files.WriteFailed):
+      # HDF5 keeps a file whose write failed half-open and crashes the
+      # interpreter's shutdown on it (a segfault after the error line):
+      # everything this process wrote is flushed, so it ends here.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(1)
     sys.exit(1)
   except CLUSTER_ERRORS as e:
     if FLAGS.strategy != "multi_worker":

@@ -13,7 +13,6 @@ Large corpora belong in TFRecord shards (`multimodal.prepare`).
 """
 
 import collections
-import csv
 import dataclasses
 import glob
 import os
@@ -24,6 +23,7 @@ import tensorflow as tf
 import tqdm
 
 from common import audio_io
+from common import list_files
 from common import synthetic
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3",
@@ -141,12 +141,8 @@ def _labelled_files(pattern, errors=None):
   """[(path, label name or None)] for a files: spec."""
   if pattern.lower().endswith(".csv"):
     base = os.path.dirname(os.path.abspath(pattern))
-    with open(pattern, newline="", encoding="utf-8") as f:
-      rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-    if rows and rows[0][0].strip().lower() in ("path", "file", "filename"):
-      rows = rows[1:]
-    return [(os.path.join(base, r[0].strip()),
-             r[1].strip() if len(r) > 1 else None) for r in rows]
+    return [(os.path.join(base, r[0]), r[1] if len(r) > 1 and r[1] else None)
+            for r in list_files.csv_rows(pattern)]
   root, paths = _list_files(pattern, errors)
   labelled = []
   for path in paths:

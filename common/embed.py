@@ -48,10 +48,9 @@ def list_inputs(spec):
   """Comma-separated files, directories and globs -> sorted unique paths."""
   found = []
   for item in filter(None, (s.strip() for s in spec.split(","))):
-    if os.path.isdir(item):
-      for root, dirs, files in os.walk(item):
-        dirs.sort()
-        found.extend(os.path.join(root, f) for f in sorted(files)
+    if os.path.isdir(item):  # As files: sources list a folder.
+      for root, files in data_sources.walk_files(item):
+        found.extend(os.path.join(root, f) for f in files
                      if f.lower().endswith(data_sources.AUDIO_EXTENSIONS))
     elif os.path.exists(item):
       found.append(item)

@@ -30,10 +30,11 @@ from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
-from common import callbacks
 from common import data_sources
 from common import downstream
 from common import embedding_model
+from common import paths
+from common import state_files
 from common import tasks as tasks_lib
 
 ROWS = (("random", "Random"), ("supervised", "Supervised"),
@@ -111,8 +112,11 @@ def evaluate_task(task, factory, modes, settings, output_dir, label):
     logging.info("%s: mode %s", task.name, mode)
     result = downstream.run(task, factory(mode), mode, settings)
     results[mode] = result
-    base = os.path.join(output_dir, f"{slug(label)}-{mode}")
-    callbacks.write_json_atomic(base + ".json", {
+    name = f"{slug(label)}-{mode}"
+    # Names inside the results folder must not lead out of it (paths.py).
+    paths.check_inside(output_dir, [name + ".json", name + "-confusion.png"])
+    base = os.path.join(output_dir, name)
+    state_files.write_json_atomic(base + ".json", {
         "model": factory.model_path, "task": task.name, "label": label,
         "label_names": task.label_names, "multi_label": task.multi_label,
         "settings": dataclasses.asdict(settings),
@@ -146,9 +150,10 @@ def markdown_table(columns, modes):
 
 def write_table(columns, modes, output_dir):
   table = markdown_table(columns, modes)
+  paths.check_inside(output_dir, ["table.md", "table.json"])
   with open(os.path.join(output_dir, "table.md"), "w") as f:
     f.write(table + "\n")
-  callbacks.write_json_atomic(os.path.join(output_dir, "table.json"), {
+  state_files.write_json_atomic(os.path.join(output_dir, "table.json"), {
       name: {mode: {"metric": r.metric, "value": r.value}
              for mode, r in results.items()}
       for name, results in columns.items()})
@@ -195,8 +200,11 @@ def main(argv):
         window_seconds=FLAGS.window_seconds or factory.window_seconds(),
         normalize=FLAGS.normalize, seed=FLAGS.seed,
         max_test_clips=FLAGS.max_test_clips)
-    output_dir = FLAGS.output_dir or (
-        os.path.join(FLAGS.model, "eval") if factory.is_workdir else "eval")
+    output_dir = FLAGS.output_dir
+    if output_dir is None and factory.is_workdir:
+      paths.check_inside(FLAGS.model, ["eval"])  # Not through a link.
+      output_dir = os.path.join(FLAGS.model, "eval")
+    output_dir = output_dir or "eval"
     os.makedirs(output_dir, exist_ok=True)
     if FLAGS.suite:
       table, _ = run_suite(FLAGS.suite, factory, modes, settings, output_dir,
@@ -209,7 +217,8 @@ def main(argv):
       results = evaluate_task(task, factory, modes, settings, output_dir,
                               FLAGS.task)
       table = write_table({FLAGS.task: results}, modes, output_dir)
-  except (ValueError, FileNotFoundError, data_sources.NoUsableData) as e:
+  except (ValueError, FileNotFoundError, data_sources.NoUsableData,
+          state_files.WriteFailed) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   print()

@@ -46,6 +46,7 @@ import shutil
 import tensorflow as tf
 
 from common import paths
+from common import state_files
 from common import waveform_ops
 
 
@@ -128,9 +129,13 @@ def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
         "folder it points to instead)")
   _recover(path)
   tmp = f"{path}.tmp-{os.getpid()}"
-  tf.saved_model.save(module, tmp, signatures={
-      "serving_default": module.embed.get_concrete_function(),
-      "window_embeddings": module.embed_windows.get_concrete_function()})
+  previous = ("the previous export there is intact" if os.path.exists(path)
+              else "nothing was exported")
+  with state_files.writing(f"the SavedModel {path} ({previous})",
+                           cleanup=[tmp]):
+    tf.saved_model.save(module, tmp, signatures={
+        "serving_default": module.embed.get_concrete_function(),
+        "window_embeddings": module.embed_windows.get_concrete_function()})
   if os.path.exists(path):
     old = f"{path}.old-{os.getpid()}"
     os.replace(path, old)
@@ -147,33 +152,47 @@ def export_workdir(workdir, output=None, weights=None):
   from common import callbacks  # The training side, not needed to serve.
   from common import training
   config = training.read_config(workdir)
+  checkpoints = os.path.join(workdir, "checkpoints")
   if output is None:
     paths.check_inside(workdir, ["saved_model"])
-  weights = weights or callbacks.latest_weights(
-      os.path.join(workdir, "checkpoints"))
+  weights = weights or callbacks.latest_weights(checkpoints)
   if weights is None:
     raise FileNotFoundError(f"{workdir}: no checkpoint to export")
   model = training.build_initialized_model(
       training.load_method(config.method), config)
   model.load_weights(weights)
-  return export_saved_model(
-      model.embedding_model(), output or os.path.join(workdir, "saved_model"),
-      config.sample_rate, config.export_window_seconds,
-      config.export_hop_seconds)
+  if output is not None:
+    return export_saved_model(
+        model.embedding_model(), output, config.sample_rate,
+        config.export_window_seconds, config.export_hop_seconds)
+  from common import folder_lock  # Into the workdir: not while it trains.
+  with folder_lock.FolderLock(workdir, "export"):
+    return export_saved_model(
+        model.embedding_model(), os.path.join(workdir, "saved_model"),
+        config.sample_rate, config.export_window_seconds,
+        config.export_hop_seconds)
 
 
 def main(argv):
   del argv
+  import sys
   from absl import flags
-  path = export_workdir(flags.FLAGS.workdir, flags.FLAGS.output,
-                        flags.FLAGS.weights)
-  print(f"SavedModel written to {path}")
-  if flags.FLAGS.tflite:
-    from common import tflite  # Only this option needs the converter.
-    lite = tflite.convert(path, flags.FLAGS.tflite_output or
-                          tflite.default_output(path),
-                          flags.FLAGS.tflite_seconds)
-    print(f"TFLite model written to {lite}")
+  from common import folder_lock
+  try:
+    path = export_workdir(flags.FLAGS.workdir, flags.FLAGS.output,
+                          flags.FLAGS.weights)
+    print(f"SavedModel written to {path}")
+    if flags.FLAGS.tflite:
+      from common import tflite  # Only this option needs the converter.
+      lite = tflite.convert(path, flags.FLAGS.tflite_output or
+                            tflite.default_output(path),
+                            flags.FLAGS.tflite_seconds)
+      print(f"TFLite model written to {lite}")
+  except (ValueError, FileNotFoundError, state_files.WriteFailed,
+          folder_lock.FolderBusy) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0
 
 
 if __name__ == "__main__":

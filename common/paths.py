@@ -17,14 +17,15 @@ class UnsafePath(ValueError):
   """A name the tool writes leads outside its folder."""
 
 
-def _is_remote(path):
+def is_remote(path):
+  """A TensorFlow filesystem path (gs://, s3://, ram://...), not local."""
   return "://" in os.fspath(path)
 
 
 def check_inside(folder, names):
   """Raises UnsafePath if `folder`/name resolves outside `folder` for any
   name (missing names are fine: the tool creates them inside)."""
-  if _is_remote(folder):
+  if is_remote(folder):
     return  # Object stores have no links.
   real_folder = os.path.realpath(folder)
   for name in names:

@@ -64,3 +64,51 @@ def shrink_for_tests(c):
   c.steps_per_epoch = 2
   c.shuffle_buffer = 32
   return c
+
+
+class ConfigError(ValueError):
+  """A config value the run cannot work with."""
+
+
+def _positive_int(config, key):
+  value = config.get(key)
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ConfigError(f"config {key}={value!r}: must be a whole number >= 1")
+
+
+def _positive_float(config, key):
+  value = config.get(key)
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+      0 < value < float("inf")):
+    raise ConfigError(f"config {key}={value!r}: must be a number > 0")
+
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def check(config, replicas=None):
+  """Refuses values of the shared keys that cannot work, before any work
+  starts: one ConfigError naming the key and what it allows. With
+  `replicas`, also that the global batch splits evenly between them.
+  (Whether the encoder takes the export window is checked on the built
+  model: common/training.py.)"""
+  for key in ("batch_size", "total_steps", "steps_per_epoch",
+              "keep_checkpoints", "sample_rate", "shuffle_buffer"):
+    _positive_int(config, key)
+  for key in ("learning_rate", "crop_seconds", "export_window_seconds"):
+    _positive_float(config, key)
+  if config.get("export_hop_seconds") is not None:
+    _positive_float(config, "export_hop_seconds")
+  warmup = config.get("warmup_steps", 0)
+  if isinstance(warmup, bool) or not isinstance(warmup, int) or not (
+      0 <= warmup < config.total_steps):
+    raise ConfigError(f"config warmup_steps={warmup!r}: must be a whole "
+                      f"number from 0 to total_steps - 1 "
+                      f"({config.total_steps - 1})")
+  if config.get("mixed_precision", "float32") not in PRECISIONS:
+    raise ConfigError(f"config mixed_precision={config.mixed_precision!r}: "
+                      f"one of {', '.join(PRECISIONS)}")
+  if replicas and config.batch_size % replicas:
+    raise ConfigError(
+        f"config batch_size={config.batch_size} cannot be split between "
+        f"{replicas} replicas; use a multiple of {replicas}")

@@ -20,7 +20,6 @@ Shards are split between input pipelines by file: explicitly under a
 policy when a strategy distributes the dataset.
 """
 
-import json
 import os
 
 from absl import logging
@@ -28,12 +27,14 @@ import numpy as np
 import tensorflow as tf
 
 from common import data_sources
+from common import state_files
 
 SHARD_SUFFIX = ".tfrecord"
 SPEC_FILE = "feature_spec.json"
 SUMMARY_FILE = "summary.json"
 FORMAT = "ssl-audio-clips/1"
 PCM_SCALE = 32768.0  # int16 PCM <-> float in [-1, 1)
+FRAME_SIZE_ERROR = "damaged shard:"
 
 FEATURES = {
     "clip_id": tf.io.FixedLenFeature([], tf.string),
@@ -122,12 +123,25 @@ def encode_example(clip_id, audio, sample_rate, frames=None, frame_rate=0.0,
       feature=feature)).SerializeToString(deterministic=True)
 
 
-def decode_frames(jpegs, frame_size):
-  """[T] JPEG strings -> uint8 [T, S, S, 3] (T may be 0)."""
+def decode_frames(jpegs, frame_size, clip_id=""):
+  """[T] JPEG strings -> uint8 [T, S, S, 3] (T may be 0).
+
+  Each JPEG's header is read before it is decoded: a frame that is not
+  S x S stops the stream with an InvalidArgumentError naming the clip,
+  instead of allocating whatever size the JPEG claims.
+  """
   size = tf.cast(frame_size, tf.int32)
 
+  def decode_one(jpeg):
+    shape = tf.cast(tf.io.extract_jpeg_shape(jpeg), tf.int32)
+    with tf.control_dependencies([tf.debugging.Assert(
+        tf.reduce_all(shape[:2] == tf.stack([size, size])),
+        [f"{FRAME_SIZE_ERROR} clip", clip_id, "has a frame of shape", shape,
+         "where its frame_size is", size])]):
+      return tf.io.decode_jpeg(jpeg, channels=3)
+
   def decode_all():
-    return tf.map_fn(lambda b: tf.io.decode_jpeg(b, channels=3), jpegs,
+    return tf.map_fn(decode_one, jpegs,
                      fn_output_signature=tf.TensorSpec([None, None, 3],
                                                        tf.uint8))
 
@@ -147,7 +161,11 @@ def decode_example(serialized, with_frames=False, with_clip_id=False,
                        lambda: tf.constant(-1, tf.int64)),
   }
   if with_frames:
-    frames = decode_frames(parsed["frames"], parsed["frame_size"])
+    # The folder's frame size where known: a record's own claim is not
+    # what bounds the memory of its decode.
+    frames = decode_frames(
+        parsed["frames"], frame_size if frame_size else parsed["frame_size"],
+        parsed["clip_id"])
     frames.set_shape([None, frame_size, frame_size, 3])
     example["frames"] = frames
   if with_clip_id:
@@ -172,11 +190,18 @@ def shard_name(index, num_shards):
   return f"clips-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
 
 
-def _read_json(path):
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+def find_damaged(files):
+  """[(shard, the reader's error)] for shards whose records do not all
+  read back (CRC mismatch, cut file): a full read of each."""
+  damaged = []
+  for path in files:
+    try:
+      for _ in tf.data.TFRecordDataset(path, buffer_size=1 << 22):
+        pass
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
+            tf.errors.InvalidArgumentError) as e:
+      damaged.append((path, e.message.strip().splitlines()[0]))
+  return damaged
 
 
 def list_shards(pattern):
@@ -211,12 +236,12 @@ class TfrecordSource:
     self.cycle_length = cycle_length or min(16, len(self.files))
     self.min_samples = min_samples
     folder = os.path.dirname(self.files[0])
-    spec = _read_json(os.path.join(folder, SPEC_FILE)) or {}
+    spec = state_files.read_json(os.path.join(folder, SPEC_FILE)) or {}
     self.settings = spec.get("settings", {})
     self.label_names = list(spec.get("label_names", []))
     # What preparation skipped, so a training summary still reports it.
     self.skipped = data_sources.SkipReport()
-    summary = _read_json(os.path.join(folder, SUMMARY_FILE)) or {}
+    summary = state_files.read_json(os.path.join(folder, SUMMARY_FILE)) or {}
     for item in summary.get("skipped", []):
       self.skipped.files.append(
           (item["path"], item["reason"], item.get("detail", "")))
@@ -226,6 +251,18 @@ class TfrecordSource:
   @property
   def num_classes(self):
     return len(self.label_names)
+
+  def damaged_shards(self):
+    """One line naming the shards that cannot be read whole (a training
+    that hit a damaged record scans them), or None."""
+    damaged = find_damaged(self.files)
+    if not damaged:
+      return None
+    return ("damaged shards (skipping the rest of one would change what the "
+            "run trains on): " + "; ".join(
+                f"{path}: {why}" for path, why in damaged) +
+            "; delete them and run multimodal.prepare again with the same "
+            "--output to rewrite them, then resume")
 
   @property
   def sample_rate(self):

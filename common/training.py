@@ -16,9 +16,11 @@ Workdir layout:
   train_summary.json     steps, final metrics, throughput, skipped inputs
 """
 
+import contextlib
 import importlib
 import json
 import os
+import re
 import time
 
 from absl import logging
@@ -28,13 +30,16 @@ import tensorflow as tf
 from common import callbacks as callbacks_lib
 from common import distribute
 from common import export
+from common import folder_lock
 from common import paths
+from common import run_config
+from common import state_files
 
 METHODS = {"cola": "cola.method", "multimodal": "multimodal.method"}
 # What a run writes in its workdir: none may lead outside it (paths.py).
 WORKDIR_ENTRIES = ("config.json", "checkpoints", "logs",
                    os.path.join("logs", "train"), "saved_model",
-                   "train_summary.json")
+                   "train_summary.json", folder_lock.LOCK_FILE, "eval")
 
 
 def load_method(name):
@@ -47,20 +52,59 @@ def write_config(config, workdir):
   """Saves the run's config; warns when a resumed run changed it."""
   path = os.path.join(workdir, "config.json")
   new = json.loads(config.to_json_best_effort())
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+  old = state_files.read_json(path)
+  if old is not None:
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if changed:
       logging.warning("workdir %s was started with another config; changed: "
                       "%s", workdir, ", ".join(changed))
-  callbacks_lib.write_json_atomic(path, new)
+  state_files.write_json_atomic(path, new)
 
 
 def read_config(workdir):
   import ml_collections  # Only the export/evaluation tools need this.
-  with open(os.path.join(workdir, "config.json")) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  path = os.path.join(workdir, "config.json")
+  config = state_files.read_json(path)
+  if config is None:
+    raise FileNotFoundError(f"{path} does not exist: not a training workdir")
+  return ml_collections.ConfigDict(config)
+
+
+class _CommitConfig(keras.callbacks.Callback):
+  """Writes config.json once the checkpoint (if any) has been restored:
+  a resume whose config builds another model fails in the restore and
+  leaves the config the checkpoints were trained with in place."""
+
+  def __init__(self, config, workdir):
+    super().__init__()
+    self.config, self.workdir = config, workdir
+
+  def on_train_begin(self, logs=None):
+    write_config(self.config, self.workdir)
+
+
+def check_export_window(model, config):
+  """The encoder must take the SavedModel's windows: checked on the built
+  model before training, not found out by the export after it."""
+  window = int(round(config.export_window_seconds * config.sample_rate))
+  try:
+    model.embedding_model()(tf.zeros([1, window]), training=False)
+  except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+    raise run_config.ConfigError(
+        f"the encoder built for crop_seconds={config.crop_seconds} cannot "
+        f"embed the export windows of export_window_seconds="
+        f"{config.export_window_seconds} ({_first_line(e)}); set both to "
+        "the same value") from None
+
+
+def _first_line(error):
+  """What a Keras call error says, without its wrapper lines and colours."""
+  for line in str(error).splitlines():
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+    if line and not line.startswith(("Exception encountered", "Arguments",
+                                     "\u2022")):
+      return line
+  return type(error).__name__
 
 
 SCHEDULES = ("constant", "cosine")
@@ -162,35 +206,56 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
 
   `callbacks` are extra Keras callbacks for `fit` (after the run's own), for
   programs that embed a run and want to watch or inspect its model.
+
+  Raises (each a one-line message for the command line):
+    ConfigError: a config value that cannot work (before any work).
+    FolderBusy: another process is training in `workdir`.
+    UnsafePath: a name the run writes leads outside `workdir`.
+    DamagedFile: the run's state cannot be read back.
+    CheckpointMismatch: a resume whose config builds another model.
+    WriteFailed: a checkpoint, log or export could not be written.
   """
   method = load_method(config.method)
+  run_config.check(config)
   data_spec = data_spec or config.data
   os.makedirs(workdir, exist_ok=True)
   paths.check_inside(workdir, WORKDIR_ENTRIES)
+  if not callbacks_lib.is_chief():  # Workers share the chief's workdir.
+    return _train(method, config, data_spec, strategy_name, workdir,
+                  cpu_devices, tpu, verbose, callbacks)
+  with folder_lock.FolderLock(workdir, "training"):
+    return _train(method, config, data_spec, strategy_name, workdir,
+                  cpu_devices, tpu, verbose, callbacks)
+
+
+def _train(method, config, data_spec, strategy_name, workdir, cpu_devices,
+           tpu, verbose, callbacks):
   keras.utils.set_random_seed(config.seed)
   if config.get("mixed_precision", "float32") != "float32":
     keras.mixed_precision.set_global_policy(config.mixed_precision)
   strategy = distribute.create_strategy(strategy_name, cpu_devices, tpu)
+  run_config.check(config, strategy.num_replicas_in_sync)
   logging.info("strategy %s with %d replicas", strategy_name,
                strategy.num_replicas_in_sync)
   dataset, source = method.build_dataset(config, data_spec, config.batch_size)
   # After the data: a method may fit its config to it (a multimodal run
   # on audio without video drops the video pairs).
-  if callbacks_lib.is_chief():  # Workers may share the workdir.
-    write_config(config, workdir)
   with strategy.scope():
     model = build_initialized_model(method, config)
+    check_export_window(model, config)
     # Data statistics the model stores (the log-mel standardisation); a
     # resumed run then restores the checkpoint's values over them.
-    model.adapt(dataset)
+    with _damaged_data_stops(source):
+      model.adapt(dataset)
   epochs = -(-config.total_steps // config.steps_per_epoch)
   throughput = _Throughput()
+  chief = callbacks_lib.is_chief()
   # Order matters: NaN stops before anything is saved; the logs of an epoch
-  # are on disk before its checkpoint commits (common/callbacks.py). Only
-  # the chief logs: other workers would write the same epochs again.
+  # are on disk before its checkpoint commits (common/callbacks.py); the
+  # config is written once the restore succeeded. Only the chief logs and
+  # writes the config: other workers would write the same files again.
   logs = [callbacks_lib.DurableTensorBoard(
-      os.path.join(workdir, "logs"), update_freq="epoch")
-          ] if callbacks_lib.is_chief() else []
+      os.path.join(workdir, "logs"), update_freq="epoch")] if chief else []
   fit_callbacks = [callbacks_lib.StopOnNaN()] + logs + [
       callbacks_lib.ResumableCheckpoint(
           os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
@@ -198,15 +263,16 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
           # over the checkpoint's (a resumed run may change it).
           learning_rate=(config.learning_rate if isinstance(
               learning_rate(config), float) else None)),
-      throughput,
-  ] + list(callbacks)
-  history = model.fit(dataset, epochs=epochs,
-                      steps_per_epoch=config.steps_per_epoch,
-                      callbacks=fit_callbacks, verbose=verbose,
-                      shuffle=False)  # The pipeline shuffles.
+  ] + ([_CommitConfig(config, workdir)] if chief else []) + [
+      throughput] + list(callbacks)
+  with _damaged_data_stops(source):
+    history = model.fit(dataset, epochs=epochs,
+                        steps_per_epoch=config.steps_per_epoch,
+                        callbacks=fit_callbacks, verbose=verbose,
+                        shuffle=False)  # The pipeline shuffles.
   seconds = time.perf_counter() - throughput.start
   saved_model = None
-  if callbacks_lib.is_chief():
+  if chief:
     saved_model = export.export_saved_model(
         model.embedding_model(), os.path.join(workdir, "saved_model"),
         config.sample_rate, config.export_window_seconds,
@@ -228,12 +294,36 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
       "saved_model": saved_model,
   }
   summary_path = os.path.join(workdir, "train_summary.json")
-  if not throughput.steps and os.path.exists(summary_path):
+  previous = state_files.read_json(summary_path)
+  if not throughput.steps and previous is not None:
     # A finished run restarted: keep what the run that trained measured.
-    with open(summary_path) as f:
-      previous = json.load(f)
     for key in ("final_metrics", "examples_per_second"):
       summary[key] = previous.get(key, summary[key])
-  if callbacks_lib.is_chief():
-    callbacks_lib.write_json_atomic(summary_path, summary)
+  if chief:
+    state_files.write_json_atomic(summary_path, summary)
   return summary
+
+
+class DamagedInput(RuntimeError):
+  """The training data cannot be read (a damaged shard)."""
+
+
+@contextlib.contextmanager
+def _damaged_data_stops(source):
+  """A damaged record or an oversized shard frame, met while reading the
+  data, as one DamagedInput line naming the shard or the clip."""
+  try:
+    yield
+  except tf.errors.DataLossError as e:
+    damaged = getattr(source, "damaged_shards", None)
+    raise DamagedInput(
+        (damaged() if damaged else None) or
+        f"the training data is damaged ({e.message.strip()})") from None
+  except tf.errors.InvalidArgumentError as e:
+    from common import tfrecord_source  # The one data check that raises.
+    line = next((l for l in e.message.splitlines()
+                 if tfrecord_source.FRAME_SIZE_ERROR in l), None)
+    if line is None:
+      raise
+    raise DamagedInput(re.sub(r"assertion failed: |\[|\]", "", line).strip()
+                       + f" ({source.pattern}); prepare it again") from None

@@ -25,9 +25,11 @@ Inputs that cannot be used are skipped and counted by reason; the run fails
 """
 
 import dataclasses
+import difflib
 import glob
 import hashlib
 import json
+import logging as std_logging
 import os
 import sys
 import time
@@ -46,7 +48,10 @@ import tqdm
 
 from common import audio_io
 from common import data_sources
+from common import folder_lock
+from common import list_files
 from common import paths
+from common import state_files
 from common import tfrecord_source
 from multimodal import video
 
@@ -74,38 +79,31 @@ def shard_of(path, num_shards):
   return int.from_bytes(digest[:8], "big") % num_shards
 
 
-def _is_remote(path):
-  return "://" in path
-
-
 def _isdir(path):
-  return tf.io.gfile.isdir(path) if _is_remote(path) else os.path.isdir(path)
+  return tf.io.gfile.isdir(path) if paths.is_remote(path) else os.path.isdir(path)
 
 
 def _normalize(path):
-  return path if _is_remote(path) else os.path.abspath(path)
+  return path if paths.is_remote(path) else os.path.abspath(path)
 
 
 def _read_list(list_path):
-  """A .txt (path per line) or .csv (path[,labels]) list of inputs."""
+  """A .csv (path[,label1;label2], common/list_files.py) or text (one path
+  per line) list of inputs."""
   base = os.path.dirname(list_path)
+  if list_path.lower().endswith(".csv"):
+    rows = [(r[0], tuple(l.strip() for l in (r[1] if len(r) > 1 else "")
+                         .split(";") if l.strip()))
+            for r in list_files.csv_rows(list_path)]
+  else:
+    with tf.io.gfile.GFile(list_path) as f:
+      rows = [(line.strip(), ()) for line in f
+              if line.strip() and not line.strip().startswith("#")]
   items = []
-  with tf.io.gfile.GFile(list_path) as f:
-    for line in f:
-      line = line.strip()
-      if not line or line.startswith("#"):
-        continue
-      if list_path.lower().endswith(".csv"):
-        path, _, labels = line.partition(",")
-        if path.strip().lower() in ("path", "file", "filename"):
-          continue
-        labels = tuple(l.strip() for l in labels.split(";") if l.strip())
-      else:
-        path, labels = line, ()
-      path = path.strip()
-      if not _is_remote(path) and not os.path.isabs(path):
-        path = os.path.join(base, path)
-      items.append(Input(path, labels))
+  for path, labels in rows:
+    if not paths.is_remote(path) and not os.path.isabs(path):
+      path = os.path.join(base, path)
+    items.append(Input(path, labels))
   return items
 
 
@@ -117,7 +115,7 @@ def list_inputs(spec, folder_labels=False):
     # tf.io.gfile would refuse, stopping the run), links are followed.
     unlisted = []
     walk = ((root, files) for root, _, files in tf.io.gfile.walk(spec)) if (
-        _is_remote(spec)) else data_sources.walk_files(spec, unlisted)
+        paths.is_remote(spec)) else data_sources.walk_files(spec, unlisted)
     for root, files in walk:
       for name in files:
         if not name.lower().endswith(MEDIA_EXTENSIONS):
@@ -137,7 +135,7 @@ def list_inputs(spec, folder_labels=False):
   elif spec.lower().endswith(LIST_EXTENSIONS) and tf.io.gfile.exists(spec):
     items = _read_list(spec)
   else:
-    matched = (tf.io.gfile.glob(spec) if _is_remote(spec)
+    matched = (tf.io.gfile.glob(spec) if paths.is_remote(spec)
                else glob.glob(spec, recursive=True))
     items = [Input(p) for p in matched if not _isdir(p)]
   merged = {}
@@ -152,7 +150,7 @@ def list_inputs(spec, folder_labels=False):
 
 def _open_input(path):
   """What PyAV reads: the path itself, or a file object for remote paths."""
-  return tf.io.gfile.GFile(path, "rb") if _is_remote(path) else path
+  return tf.io.gfile.GFile(path, "rb") if paths.is_remote(path) else path
 
 
 def _key(text):
@@ -236,13 +234,6 @@ class DecodeInputs(beam.DoFn):
         "path": path, "clips": len(clips), "seconds": round(seconds, 4)})))
 
 
-def _write_json_atomic(path, value):
-  tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    json.dump(value, f, indent=1)
-  tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
 class WriteShard(beam.DoFn):
   """(shard, {"clips", "inputs"}) -> the shard file and its manifest."""
 
@@ -260,13 +251,18 @@ class WriteShard(beam.DoFn):
     name = tfrecord_source.shard_name(shard, self.num_shards)
     final = os.path.join(self.output, name)
     tmp = os.path.join(self.output, f".{name}.tmp-{uuid.uuid4().hex}")
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for _, record in clips:
-        writer.write(record)
-    manifest = {"shard": name, "clips": len(clips), "inputs": inputs}
-    _write_json_atomic(
-        os.path.join(self.output, MANIFESTS, name + ".json"), manifest)
-    tf.io.gfile.rename(tmp, final, overwrite=True)
+    # The shard first, then its manifest: a kill between the two leaves a
+    # shard no manifest vouches for, which the next run writes again.
+    with state_files.writing(f"shard {final}", cleanup=[tmp]):
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for _, record in clips:
+          writer.write(record)
+      tf.io.gfile.rename(tmp, final, overwrite=True)
+    manifest = {"shard": name, "clips": len(clips),
+                "bytes": tf.io.gfile.stat(final).length, "inputs": inputs}
+    state_files.write_json_atomic(
+        os.path.join(self.output, MANIFESTS, name + ".json"), manifest,
+        indent=1)
     self.written.inc(len(clips))
     self.shards.inc()
     yield name
@@ -280,15 +276,8 @@ def _settings_record(settings, num_shards, jpeg_quality):
   return record
 
 
-def _read_json(path):
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
-
-
 def _manifest(output, name):
-  return _read_json(os.path.join(output, MANIFESTS, name + ".json"))
+  return state_files.read_json(os.path.join(output, MANIFESTS, name + ".json"))
 
 
 def _done_shards(output, num_shards, by_shard):
@@ -296,11 +285,19 @@ def _done_shards(output, num_shards, by_shard):
   done = set()
   for shard in range(num_shards):
     name = tfrecord_source.shard_name(shard, num_shards)
-    if not tf.io.gfile.exists(os.path.join(output, name)):
+    path = os.path.join(output, name)
+    if not tf.io.gfile.exists(path):
       continue
-    manifest = _manifest(output, name)
-    if manifest is not None and sorted(
-        i["path"] for i in manifest["inputs"]) == sorted(by_shard[shard]):
+    try:
+      manifest = _manifest(output, name)
+    except state_files.DamagedFile as e:
+      logging.warning("%s; its shard is written again", e)
+      continue
+    # The size ties the manifest to the shard it was written for.
+    # (Manifests written before sizes were recorded have none.)
+    size = tf.io.gfile.stat(path).length
+    if manifest is not None and manifest.get("bytes", size) == size and sorted(
+            i["path"] for i in manifest["inputs"]) == sorted(by_shard[shard]):
       done.add(shard)
   return done
 
@@ -353,8 +350,17 @@ def _run_pipeline(output, pending_inputs, pending_shards, settings,
   _ = ({"clips": decoded.clips, "inputs": decoded.inputs, "shard": shards}
        | "GroupByShard" >> beam.CoGroupByKey()
        | "Write" >> beam.ParDo(WriteShard(output, num_shards)))
-  result = pipeline.run()
-  result.wait_until_finish()
+  # A failing DoFn's error reaches the caller (and the one error line);
+  # Beam's worker would log its traceback above it first.
+  worker_log = std_logging.getLogger(
+      "apache_beam.runners.common")
+  level = worker_log.level
+  worker_log.setLevel(std_logging.CRITICAL)
+  try:
+    result = pipeline.run()
+    result.wait_until_finish()
+  finally:
+    worker_log.setLevel(level)
   tf.io.gfile.remove(work)
   counters = {}
   try:
@@ -428,10 +434,18 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
   inputs = list_inputs(input_spec, folder_labels)
   if not inputs:
     raise data_sources.NoUsableData(f"--input={input_spec}: no media files")
-  paths.check_inside(output, [MANIFESTS])  # Shards and JSON are renamed.
-  tf.io.gfile.makedirs(os.path.join(output, MANIFESTS))
+  paths.check_inside(output, [MANIFESTS, folder_lock.LOCK_FILE])
+  tf.io.gfile.makedirs(output)
+  with folder_lock.FolderLock(output, "multimodal.prepare"):
+    tf.io.gfile.makedirs(os.path.join(output, MANIFESTS))
+    return _prepare(inputs, input_spec, output, settings, num_shards,
+                    jpeg_quality, runner, pipeline_args, progress, start)
+
+
+def _prepare(inputs, input_spec, output, settings, num_shards, jpeg_quality,
+             runner, pipeline_args, progress, start):
   spec_path = os.path.join(output, tfrecord_source.SPEC_FILE)
-  existing = _read_json(spec_path)
+  existing = state_files.read_json(spec_path)
   if not num_shards:
     num_shards = (existing["settings"]["num_shards"] if existing else
                   min(4096, max(1, -(-len(inputs) // INPUTS_PER_SHARD))))
@@ -450,7 +464,7 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
   pending = sorted(set(range(num_shards)) - done)
   summary_path = os.path.join(output, tfrecord_source.SUMMARY_FILE)
   if not pending and tf.io.gfile.exists(summary_path):
-    summary = _read_json(summary_path)
+    summary = state_files.read_json(summary_path)
     summary["this_run"] = {  # Returned, not written: nothing changes.
         "shards_written": 0, "shards_kept": len(done), "counters": {},
         "seconds": round(time.time() - start, 3)}
@@ -461,7 +475,7 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
   counters = {}
   if pending:
     if not existing:
-      _write_json_atomic(spec_path, tfrecord_source.spec_json(
+      state_files.write_json_atomic(spec_path, tfrecord_source.spec_json(
           record, label_names))
     _remove_stale_temporaries(output)
     pending_set = set(pending)
@@ -477,7 +491,7 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
   summary["this_run"] = {
       "shards_written": len(pending), "shards_kept": len(done),
       "counters": counters, "seconds": round(time.time() - start, 3)}
-  _write_json_atomic(summary_path, summary)
+  state_files.write_json_atomic(summary_path, summary)
   logging.info("%s: %d clips (%.1f s of audio) from %d of %d inputs in %d "
                "shards; skipped %s", output, summary["clips_written"],
                summary["seconds_of_audio"], summary["inputs_used"],
@@ -518,7 +532,8 @@ def main(argv):
     summary = prepare(FLAGS.input, FLAGS.output, settings, FLAGS.num_shards,
                       FLAGS.jpeg_quality, FLAGS.folder_labels, FLAGS.runner,
                       pipeline_args, FLAGS.progress)
-  except (data_sources.NoUsableData, ValueError) as e:
+  except (data_sources.NoUsableData, ValueError, folder_lock.FolderBusy,
+          state_files.WriteFailed) as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(1)
@@ -529,9 +544,44 @@ def main(argv):
         f"{len(summary['shards'])} shards at {FLAGS.output}")
 
 
+def unknown_arguments(args):
+  """The arguments that are neither this program's flags (already taken
+  by absl) nor Beam pipeline options: a typo must not be ignored."""
+  options = PipelineOptions(list(args))
+  beam_log = std_logging.getLogger("apache_beam.options.pipeline_options")
+  level = beam_log.level
+  beam_log.setLevel(std_logging.ERROR)  # Its warning: the error says it.
+  try:
+    known = set(options.get_all_options())
+  finally:
+    beam_log.setLevel(level)
+  found = [a for a in args if not a.startswith("-")]
+  for name in sorted(set(options.get_all_options(
+      retain_unknown_options=True)) - known):
+    found.append("--" + name.split("=", 1)[0])
+  return found
+
+
 def _parse_flags(argv):
-  """absl flags for this program; everything else goes to Beam."""
-  return FLAGS(argv, known_only=True)
+  """absl flags for this program; Beam pipeline options go to Beam, and
+  anything else is an error (exit 2)."""
+  try:
+    rest = FLAGS(argv, known_only=True)
+  except flags.Error as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  unknown = unknown_arguments(rest[1:])
+  if unknown:
+    hints = []
+    for arg in unknown:
+      close = difflib.get_close_matches(arg.lstrip("-").split("=")[0],
+                                        list(FLAGS), n=1)
+      hints.append(f"{arg} (did you mean --{close[0]}?)" if close else arg)
+    print(f"error: unknown argument {', '.join(hints)}: neither a flag of "
+          "multimodal.prepare (--helpfull lists them) nor a Beam pipeline "
+          "option", file=sys.stderr)
+    sys.exit(2)
+  return rest
 
 
 if __name__ == "__main__":

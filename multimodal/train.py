@@ -18,4 +18,4 @@ cli.define_train_flags(os.path.join(_CONFIGS, "default.py"),
                        "runs/multimodal")
 
 if __name__ == "__main__":
-  app.run(cli.run_training)
+  app.run(cli.run_training, flags_parser=cli.parse_flags)

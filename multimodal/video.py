@@ -31,6 +31,13 @@ NO_AUDIO_TRACK = "no_audio_track"
 UNSUPPORTED_CODEC = "unsupported_codec"  # no decoder for the audio or video
 TRUNCATED = "truncated"                 # ends before its declared length
 CORRUPT = "corrupt"                     # a decoding error part-way
+BAD_SAMPLE_RATE = audio_io.BAD_SAMPLE_RATE
+TOO_LONG = audio_io.TOO_LONG            # longer than audio_io.MAX_SECONDS
+FRAME_TOO_LARGE = "frame_too_large"     # frames over MAX_FRAME_PIXELS
+
+# An input is decoded whole: its memory is bounded by audio_io.MAX_SECONDS
+# of audio and frames of at most this many pixels (8K UHD) before resizing.
+MAX_FRAME_PIXELS = 7680 * 4320
 
 # Decoded audio shorter than the declared duration by more than this share
 # (and more than TRUNCATION_SLACK_SECONDS) means the file was cut off.
@@ -243,6 +250,10 @@ def decode(source, settings, path=None):
         raise MediaError(path, UNSUPPORTED_CODEC,
                          f"no decoder for the {stream.type} stream")
     if video_stream is not None:
+      context = video_stream.codec_context
+      if (context.width or 0) * (context.height or 0) > MAX_FRAME_PIXELS:
+        raise MediaError(path, FRAME_TOO_LARGE,
+                         f"{context.width}x{context.height} frames")
       video_stream.thread_type = "AUTO"
     streams = [s for s in (audio_stream, video_stream) if s is not None]
     # Planar float at the native rate and layout; soxr resamples after.
@@ -253,9 +264,15 @@ def decode(source, settings, path=None):
               if audio_stream.start_time is not None else 0.0)
     sampler = _FrameSampler(settings.fps, settings.resolution, origin)
 
+    decoded = [0]  # Native-rate samples so far.
+
     def add_audio(frames):
       for frame in frames:
         chunks.append(audio_io.to_mono(frame.to_ndarray().T))
+        decoded[0] += frame.samples
+      if native_rate and decoded[0] / native_rate > audio_io.MAX_SECONDS:
+        raise MediaError(path, TOO_LONG,
+                         f"more than {audio_io.MAX_SECONDS:.0f} s of audio")
 
     try:
       for packet in container.demux(streams):
@@ -263,9 +280,13 @@ def decode(source, settings, path=None):
           if packet.stream is video_stream:
             sampler.add(frame)
             continue
-          native_rate = native_rate or frame.sample_rate
+          if native_rate is None:
+            native_rate = frame.sample_rate
+            audio_io.check_sample_rate(path, native_rate)
           add_audio(to_float.resample(frame))
       add_audio(to_float.resample(None))
+    except audio_io.AudioError:  # Ours (a ValueError): already named.
+      raise
     except av.error.DecoderNotFoundError as e:
       raise MediaError(path, UNSUPPORTED_CODEC, str(e))
     except (av.FFmpegError, ValueError) as e:

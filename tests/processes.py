@@ -61,3 +61,31 @@ def worker_env(env, ports, index):
   cluster = {"worker": [f"localhost:{p}" for p in ports]}
   return dict(env, TF_CONFIG=json.dumps(
       {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+
+
+def limit_file_size(max_bytes):
+  """A preexec_fn: files the child writes cannot grow past `max_bytes`
+  (writes fail with EFBIG, as on a full disk they fail with ENOSPC)."""
+  import resource
+
+  def apply():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+  return apply
+
+
+def run(command, env, timeout=300, **kwargs):
+  """Runs `command` to its end; the CompletedProcess (text output)."""
+  return subprocess.run(command, env=env, cwd=ROOT, capture_output=True,
+                        text=True, errors="replace", timeout=timeout,
+                        **kwargs)
+
+
+def error_line(result):
+  """The last line of a failed command's stderr, which must be its one
+  `error:` line (and no traceback above it from our code)."""
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert result.returncode != 0, result.stderr[-3000:]
+  assert lines and lines[-1].startswith("error: "), result.stderr[-3000:]
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+  return lines[-1]

@@ -14,6 +14,7 @@ import pytest
 import soundfile
 
 from common import data_sources
+from common import folder_lock
 from common import tfrecord_source
 from multimodal import prepare
 from multimodal import video
@@ -63,10 +64,13 @@ def corpus(tmp_path_factory):
 
 
 def snapshot(folder):
-  """Every file under `folder` with its modification time and bytes."""
+  """Every file under `folder` with its modification time and bytes (but
+  the lock, which every run takes: common/folder_lock.py)."""
   found = {}
   for base, _, files in os.walk(folder):
     for name in files:
+      if name == folder_lock.LOCK_FILE:
+        continue
       path = os.path.join(base, name)
       with open(path, "rb") as f:
         found[os.path.relpath(path, folder)] = (os.stat(path).st_mtime_ns,
@@ -253,3 +257,21 @@ def test_command_line_with_labels_and_beam_options(corpus, tmp_path):
   assert failed.returncode == 1
   last = failed.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ") and "1 empty" in last
+
+
+def test_a_typo_flag_is_an_error_and_beam_options_are_not(tmp_path,
+                                                          child_env):
+  assert prepare.unknown_arguments(["--num_shard=2", "stray"]) == [
+      "stray", "--num_shard"]
+  assert prepare.unknown_arguments(
+      ["--direct_num_workers=2", "--direct_running_mode=multi_processing",
+       "--temp_location=/tmp"]) == []
+  result = subprocess.run(
+      [sys.executable, "-m", "multimodal.prepare", f"--input={tmp_path}",
+       f"--output={tmp_path / 'out'}", "--num_shard=2"], env=child_env,
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: unknown argument --num_shard (did you "
+                         "mean --num_shards?)"), result.stderr[-2000:]
+  assert not (tmp_path / "out").exists()
