@@ -266,9 +266,17 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     history = [h for h in previous.get("history", []) if h != name] + [name]
     epochs = dict(previous.get("epochs", {}), **{name: [epoch, step]})
     kept = history[-self.keep:]
-    state_files.write_json_atomic(os.path.join(self.directory, INDEX), {
-        "epoch": epoch, "step": step, "weights": name, "history": kept,
-        "epochs": {h: epochs[h] for h in kept if h in epochs}})
+    try:
+      state_files.write_json_atomic(os.path.join(self.directory, INDEX), {
+          "epoch": epoch, "step": step, "weights": name, "history": kept,
+          "epochs": {h: epochs[h] for h in kept if h in epochs}})
+    except state_files.WriteFailed as e:
+      committed = (f"the last committed checkpoint, {previous['weights']}, "
+                   "is intact" if "weights" in previous else
+                   "no checkpoint was committed yet")
+      raise state_files.WriteFailed(
+          f"{e}; {committed}: free space and run the same command to "
+          "resume") from None
     for old in history[:-self.keep]:
       _remove(os.path.join(self.directory, old))
 

@@ -92,16 +92,20 @@ def check(config, replicas=None):
   `replicas`, also that the global batch splits evenly between them.
   (Whether the encoder takes the export window is checked on the built
   model: common/training.py.)"""
-  for key in ("batch_size", "total_steps", "steps_per_epoch",
-              "keep_checkpoints", "sample_rate", "shuffle_buffer"):
+  for key in ("batch_size", "steps_per_epoch", "keep_checkpoints",
+              "sample_rate", "shuffle_buffer"):
     _positive_int(config, key)
+  total = config.get("total_steps")
+  if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+    raise ConfigError(f"config total_steps={total!r}: must be a whole "
+                      "number >= 0 (0 exports the initialised model)")
   for key in ("learning_rate", "crop_seconds", "export_window_seconds"):
     _positive_float(config, key)
   if config.get("export_hop_seconds") is not None:
     _positive_float(config, "export_hop_seconds")
   warmup = config.get("warmup_steps", 0)
-  if isinstance(warmup, bool) or not isinstance(warmup, int) or not (
-      0 <= warmup < config.total_steps):
+  if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0 or (
+      warmup and warmup >= total):
     raise ConfigError(f"config warmup_steps={warmup!r}: must be a whole "
                       f"number from 0 to total_steps - 1 "
                       f"({config.total_steps - 1})")

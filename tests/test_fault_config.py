@@ -13,7 +13,7 @@ from tests import processes
 @pytest.mark.parametrize("key,value,allowed", [
     ("keep_checkpoints", -1, ">= 1"), ("keep_checkpoints", 0, ">= 1"),
     ("batch_size", 0, ">= 1"), ("steps_per_epoch", 0, ">= 1"),
-    ("total_steps", 0, ">= 1"), ("learning_rate", 0.0, "> 0"),
+    ("total_steps", -1, ">= 0"), ("learning_rate", 0.0, "> 0"),
     ("learning_rate", float("nan"), "> 0"), ("crop_seconds", -1.0, "> 0"),
     ("shuffle_buffer", 0, ">= 1"),
     ("warmup_steps", 4, "0 to total_steps - 1"),

@@ -83,3 +83,27 @@ def test_a_resume_with_another_architecture_keeps_the_config(tmp_path):
   with open(tmp_path / "config.json", "rb") as f:
     assert f.read() == before
   assert json.loads(before)["encoder_kwargs"]["width"] == 4
+
+
+def test_a_cut_manifest_rewrites_its_shard(tmp_path):
+  import numpy as np
+  import soundfile
+  from multimodal import prepare
+  from multimodal import video
+  media = tmp_path / "media"
+  media.mkdir()
+  for i in range(3):
+    soundfile.write(media / f"a{i}.wav", np.full(16000, 0.1, np.float32),
+                    16000)
+  settings = video.ClipSettings(clip_seconds=1.0, fps=0)
+  output = tmp_path / "prepared"
+  prepare.prepare(str(media), str(output), settings, num_shards=1,
+                  progress=False)
+  manifest = output / prepare.MANIFESTS / (
+      "clips-00000-of-00001.tfrecord.json")
+  cut(manifest)
+  summary = prepare.prepare(str(media), str(output), settings,
+                            progress=False)
+  assert summary["this_run"]["shards_written"] == 1
+  assert summary["clips_written"] == 3
+  assert json.loads(manifest.read_text())["clips"] == 3

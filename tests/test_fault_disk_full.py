@@ -4,14 +4,18 @@ loadable, and the next run removes the temporaries and goes on.
 
 The failing write is real: the child process may not grow a file past a
 size limit (RLIMIT_FSIZE), so the kernel refuses the write as it would on
-a full disk (EFBIG there, ENOSPC here; the code paths are the same).
+a full disk (EFBIG there, ENOSPC on a disk; the code paths are the same);
+where a test may mount a small tmpfs, a run also fills a real one.
 """
 
 import glob
 import os
+import subprocess
 import sys
 
+import h5py
 import numpy as np
+import pytest
 import soundfile
 import tensorflow as tf
 
@@ -87,3 +91,31 @@ def test_a_shard_that_cannot_be_written(tmp_path, child_env):
   assert again.returncode == 0, again.stderr[-3000:]
   assert "12 clips" in again.stdout and "from 4 of 4 inputs" in again.stdout
   assert not _temporaries(str(output))
+
+
+def test_a_full_tmpfs_workdir(tmp_path, child_env):
+  """The same on a real full disk (ENOSPC), where the machine lets a test
+  mount a small tmpfs (root in a container that allows it)."""
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k",
+                            "tmpfs", str(disk)], capture_output=True)
+  if mounted.returncode:
+    pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode()}")
+  try:
+    workdir = disk / "run"
+    full = processes.run(processes.train_command("cola", workdir), child_env)
+    line = processes.error_line(full)
+    assert "No space left on device" in line
+    committed = callbacks.read_index(str(workdir / "checkpoints"))
+    if committed is not None:  # What is committed loads.
+      with h5py.File(callbacks.latest_weights(
+          str(workdir / "checkpoints")), "r"):
+        pass
+    subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
+    again = processes.run(processes.train_command("cola", workdir),
+                          child_env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not _temporaries(str(workdir))
+  finally:
+    subprocess.run(["umount", str(disk)], capture_output=True)
