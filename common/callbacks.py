@@ -75,18 +75,6 @@ def _fsync(path):
     os.fsync(f.fileno())
 
 
-def _close_hdf5_files():
-  """Closes every HDF5 file id still open (a failed write leaves its file
-  half-closed); errors of the close are the write's, already reported."""
-  import h5py
-  for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
-    try:
-      while fid.valid:
-        fid.close()
-    except (RuntimeError, OSError, ValueError):
-      pass
-
-
 def _checkpoint_name(name, index_path):
   """A weights name read from the index, refused unless it is one this
   callback writes: a plain file name in the folder, so no crafted index
@@ -218,8 +206,7 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
 
   def _save_weights(self, tmp, what):
     """save_weights to `tmp`, or WriteFailed (and no `tmp`) if the disk
-    refuses: h5py's half-closed objects are collected at once, before
-    they can crash the interpreter at exit."""
+    refuses."""
     # h5py prints each object it then cannot free (pages of the same
     # error, through both hooks): the one line below says it all.
     hooks = sys.unraisablehook, sys.excepthook
@@ -234,10 +221,10 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
       if failure is None:
         return
       # Out of the except block, so the traceback (and the h5py objects
-      # its frames hold) is gone; what HDF5 still holds open of the file
-      # is closed now, or it crashes the interpreter at exit.
+      # its frames hold) is gone, and they are freed while the hooks are
+      # quiet. HDF5 still crashes the interpreter's shutdown after such a
+      # write: the command line ends at once after its error (common/cli.py).
       gc.collect()
-      _close_hdf5_files()
       _remove(tmp)
     finally:
       sys.unraisablehook, sys.excepthook = hooks

@@ -220,10 +220,10 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   data_spec = data_spec or config.data
   os.makedirs(workdir, exist_ok=True)
   paths.check_inside(workdir, WORKDIR_ENTRIES)
-  if not callbacks_lib.is_chief():  # Workers share the chief's workdir.
-    return _train(method, config, data_spec, strategy_name, workdir,
-                  cpu_devices, tpu, verbose, callbacks)
-  with folder_lock.FolderLock(workdir, "training"):
+  # The chief holds the workdir; other workers share it.
+  lock = (folder_lock.FolderLock(workdir, "training")
+          if callbacks_lib.is_chief() else contextlib.nullcontext())
+  with lock:
     return _train(method, config, data_spec, strategy_name, workdir,
                   cpu_devices, tpu, verbose, callbacks)
 
