@@ -24,6 +24,7 @@ Inputs that cannot be used are skipped and counted by reason; the run fails
 (exit 1) only when no input gave a clip.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import glob
@@ -311,6 +312,18 @@ def _remove_stale_temporaries(output):
                  len(stale))
 
 
+@contextlib.contextmanager
+def _quiet(logger_name):
+  """Only critical records of one of Beam's loggers, inside the block."""
+  logger = std_logging.getLogger(logger_name)
+  level = logger.level
+  logger.setLevel(std_logging.CRITICAL)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+
+
 def _pipeline_options(runner, pipeline_args):
   """Beam options; the DirectRunner runs in-process on the FnApiRunner."""
   options = PipelineOptions(list(pipeline_args) + [f"--runner={runner}"])
@@ -352,15 +365,9 @@ def _run_pipeline(output, pending_inputs, pending_shards, settings,
        | "Write" >> beam.ParDo(WriteShard(output, num_shards)))
   # A failing DoFn's error reaches the caller (and the one error line);
   # Beam's worker would log its traceback above it first.
-  worker_log = std_logging.getLogger(
-      "apache_beam.runners.common")
-  level = worker_log.level
-  worker_log.setLevel(std_logging.CRITICAL)
-  try:
+  with _quiet("apache_beam.runners.common"):
     result = pipeline.run()
     result.wait_until_finish()
-  finally:
-    worker_log.setLevel(level)
   tf.io.gfile.remove(work)
   counters = {}
   try:
@@ -548,13 +555,9 @@ def unknown_arguments(args):
   """The arguments that are neither this program's flags (already taken
   by absl) nor Beam pipeline options: a typo must not be ignored."""
   options = PipelineOptions(list(args))
-  beam_log = std_logging.getLogger("apache_beam.options.pipeline_options")
-  level = beam_log.level
-  beam_log.setLevel(std_logging.ERROR)  # Its warning: the error says it.
-  try:
+  # Beam's own warning about them: the error line says it.
+  with _quiet("apache_beam.options.pipeline_options"):
     known = set(options.get_all_options())
-  finally:
-    beam_log.setLevel(level)
   found = [a for a in args if not a.startswith("-")]
   for name in sorted(set(options.get_all_options(
       retain_unknown_options=True)) - known):
