@@ -16,10 +16,12 @@ written as one tf.train.Example per clip (common/tfrecord_source.py). All
 clips of an input go to shard `hash(path) % num_shards`, so the assignment
 is deterministic and a re-run knows, before decoding anything, which inputs
 belong to shards that already exist: those are not decoded again. A shard is
-written under a temporary name and renamed when complete, after its
-manifest (manifests/<shard>.json: its inputs, clips, and skips); a shard is
-done when it exists and its manifest lists exactly the inputs that map to
-it now, so adding or removing inputs rewrites just the shards concerned.
+written under a temporary name and renamed when complete, and then its
+manifest is committed (manifests/<shard>.json: its inputs, clips, skips and
+the shard's size); a shard is done when it exists and its manifest lists
+exactly the inputs that map to it now, at its size, so a kill between the
+two writes it again, and adding or removing inputs rewrites just the shards
+concerned. One prepare at a time holds an output (common/folder_lock.py).
 Inputs that cannot be used are skipped and counted by reason; the run fails
 (exit 1) only when no input gave a clip.
 """
