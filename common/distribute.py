@@ -72,7 +72,11 @@ def create_strategy(name, cpu_devices=2, tpu=""):
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
-  except (ValueError, RuntimeError, tf.errors.OpError) as e:
+  except (ValueError, RuntimeError, OSError, tf.errors.OpError) as e:
+    # OSError: a named TPU is looked up over the network (URLError when
+    # the name or the metadata server cannot be reached).
     first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise StrategyError(f"--strategy=tpu: no TPU found ({first_line})") from e
+    where = f" named {tpu!r}" if tpu else ""
+    raise StrategyError(
+        f"--strategy=tpu: no TPU{where} found ({first_line})") from e
   return tf.distribute.TPUStrategy(resolver)

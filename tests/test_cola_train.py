@@ -95,15 +95,17 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(
   assert not os.path.exists(os.path.join(workdir, "saved_model"))
 
 
-@pytest.mark.parametrize("strategy,message", [
-    ("tpu", "--strategy=tpu: no TPU found"),
-    ("gpu", "--strategy=gpu: no GPU is visible"),
+@pytest.mark.parametrize("args,message", [
+    (["--strategy=tpu"], "--strategy=tpu: no TPU found"),
+    # A named TPU is looked up over the network, which is unreachable.
+    (["--strategy=tpu", "--tpu=my-tpu"],
+     "--strategy=tpu: no TPU named 'my-tpu' found"),
+    (["--strategy=gpu"], "--strategy=gpu: no GPU is visible"),
 ])
-def test_absent_hardware_is_a_one_line_error(tmp_path, child_env, strategy,
+def test_absent_hardware_is_a_one_line_error(tmp_path, child_env, args,
                                              message):
   result = subprocess.run(
-      processes.train_command("cola", tmp_path / "run",
-                              f"--strategy={strategy}"),
+      processes.train_command("cola", tmp_path / "run", *args),
       env=child_env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1
   assert message in result.stderr
