@@ -39,6 +39,7 @@ Command line (checkpoint -> SavedModel, and optionally TFLite):
 `--tflite` also converts the SavedModel to `DIR.tflite` (common/tflite.py).
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -152,23 +153,22 @@ def export_workdir(workdir, output=None, weights=None):
   from common import callbacks  # The training side, not needed to serve.
   from common import training
   config = training.read_config(workdir)
-  checkpoints = os.path.join(workdir, "checkpoints")
   if output is None:
     paths.check_inside(workdir, ["saved_model"])
-  weights = weights or callbacks.latest_weights(checkpoints)
+  weights = weights or callbacks.latest_weights(
+      os.path.join(workdir, "checkpoints"))
   if weights is None:
     raise FileNotFoundError(f"{workdir}: no checkpoint to export")
   model = training.build_initialized_model(
       training.load_method(config.method), config)
   model.load_weights(weights)
-  if output is not None:
+  from common import folder_lock
+  # Into the workdir only while no training holds it.
+  lock = (folder_lock.FolderLock(workdir, "export") if output is None
+          else contextlib.nullcontext())
+  with lock:
     return export_saved_model(
-        model.embedding_model(), output, config.sample_rate,
-        config.export_window_seconds, config.export_hop_seconds)
-  from common import folder_lock  # Into the workdir: not while it trains.
-  with folder_lock.FolderLock(workdir, "export"):
-    return export_saved_model(
-        model.embedding_model(), os.path.join(workdir, "saved_model"),
+        model.embedding_model(), output or os.path.join(workdir, "saved_model"),
         config.sample_rate, config.export_window_seconds,
         config.export_hop_seconds)
 

@@ -83,7 +83,9 @@ def shard_of(path, num_shards):
 
 
 def _isdir(path):
-  return tf.io.gfile.isdir(path) if paths.is_remote(path) else os.path.isdir(path)
+  if paths.is_remote(path):
+    return tf.io.gfile.isdir(path)
+  return os.path.isdir(path)
 
 
 def _normalize(path):
