@@ -15,6 +15,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from common import filesystem
+
 SAMPLE_RATE = 16000
 
 # Stable reason keys, counted by the data sources and printed in summaries.
@@ -101,7 +103,7 @@ def wav_declared_seconds(source):
   """
   if isinstance(source, (str, bytes, os.PathLike)):
     try:
-      with open(source, "rb") as f:
+      with filesystem.open(source, "rb") as f:
         return wav_declared_seconds(f)
     except OSError:
       return None
@@ -136,6 +138,9 @@ def wav_declared_seconds(source):
 def _check_file(path):
   """Stat before opening: a FIFO or device would block the reader, and a
   zero-length file is empty rather than of an unknown format."""
+  if filesystem.is_remote(path):
+    _check_remote_file(path)
+    return
   try:
     info = os.stat(path)
   except OSError as e:
@@ -145,6 +150,35 @@ def _check_file(path):
     raise AudioError(path, UNREADABLE, kind)
   if info.st_size == 0:
     raise AudioError(path, EMPTY, "zero-length file")
+
+
+def _check_remote_file(path):
+  import tensorflow as tf  # Remote paths only.
+  try:
+    info = tf.io.gfile.stat(path)
+  except tf.errors.OpError as e:
+    raise AudioError(path, UNREADABLE, e.message.strip().rsplit("; ", 1)[-1])
+  if info.is_directory:
+    raise AudioError(path, UNREADABLE, "a folder")
+  if info.length == 0:
+    raise AudioError(path, EMPTY, "zero-length file")
+
+
+class _RemoteSoundFile(soundfile.SoundFile):
+  """A SoundFile reading a remote path through its gfile object, which
+  closes with it."""
+
+  def __init__(self, path):
+    self._source = filesystem.open(path, "rb")
+    try:
+      super().__init__(self._source)
+    except BaseException:
+      self._source.close()
+      raise
+
+  def close(self):
+    super().close()
+    self._source.close()
 
 
 def _why(error):
@@ -168,7 +202,8 @@ def open_sound(path):
   _check_file(path)
   try:
     # Bytes: libsndfile would take a str as UTF-8, which names need not be.
-    sound = soundfile.SoundFile(os.fsencode(path))
+    sound = (_RemoteSoundFile(path) if filesystem.is_remote(path)
+             else soundfile.SoundFile(os.fsencode(path)))
   except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError,
           TypeError) as e:
     raise AudioError(path, UNREADABLE, _why(e))

@@ -23,7 +23,6 @@ its docstring.
 """
 
 import gc
-import glob
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from tensorflow.core.util import event_pb2
 # import_event: the one writer op for a raw Event (SessionLog) in TF2.
 from tensorflow.python.ops import summary_ops_v2
 
+from common import filesystem
 from common import state_files
 
 INDEX = "checkpoint.json"
@@ -61,20 +61,6 @@ def is_chief():
           and "chief" not in cluster)
 
 
-def _remove(path):
-  try:
-    os.remove(path)
-  except FileNotFoundError:  # Another worker cleaned it first.
-    pass
-
-
-def _fsync(path):
-  """Flushes a written file to disk, so a rename never publishes a file
-  whose data a power loss could still take back."""
-  with open(path, "rb") as f:
-    os.fsync(f.fileno())
-
-
 def _checkpoint_name(name, index_path):
   """A weights name read from the index, refused unless it is one this
   callback writes: a plain file name in the folder, so no crafted index
@@ -93,7 +79,7 @@ def read_index(directory):
   Raises:
     DamagedFile: checkpoint.json is cut or names files outside the folder.
   """
-  path = os.path.join(directory, INDEX)
+  path = filesystem.join(directory, INDEX)
   try:
     index = state_files.read_json(path)
   except state_files.DamagedFile as e:
@@ -114,7 +100,7 @@ def read_index(directory):
 def latest_weights(directory):
   """Path of the last committed weights file in `directory`, or None."""
   index = read_index(directory)
-  return os.path.join(directory, index["weights"]) if index else None
+  return filesystem.join(directory, index["weights"]) if index else None
 
 
 class CheckpointMismatch(ValueError):
@@ -139,16 +125,14 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
   def _remove_leftovers(self, index):
     """Temporaries of a killed save, and weights renamed into place whose
     commit never came (a kill between the rename and checkpoint.json)."""
-    if not os.path.isdir(self.directory):
-      return
     kept = set(index["history"]) if index else set()
-    stale = glob.glob(os.path.join(self.directory, ".tmp-*"))
-    stale += glob.glob(os.path.join(self.directory, INDEX + ".tmp-*"))
+    stale = filesystem.matching(self.directory, ".tmp-*")
+    stale += filesystem.matching(self.directory, INDEX + ".tmp-*")
     if is_chief():
-      stale += [p for p in glob.glob(os.path.join(self.directory, "ckpt-*"))
+      stale += [p for p in filesystem.matching(self.directory, "ckpt-*")
                 if os.path.basename(p) not in kept]
     for path in stale:
-      _remove(path)
+      filesystem.remove(path)
     if stale:
       logging.info("removed %d files of an interrupted save", len(stale))
 
@@ -170,10 +154,11 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
       self.model.optimizer.build(self.model.trainable_variables)
     damaged = []
     for name, epoch, step in self._candidates(index):
-      path = os.path.join(self.directory, name)
+      path = filesystem.join(self.directory, name)
       try:
         self.model.load_weights(path)
-      except OSError as e:  # h5py: missing, cut or garbled file.
+      # h5py: a missing, cut or garbled file; gfile: a missing remote one.
+      except (OSError, tf.errors.NotFoundError) as e:
         logging.warning("checkpoint %s cannot be read (%s); trying the one "
                         "before it", path, e)
         damaged.append(name)
@@ -215,8 +200,7 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
     try:
       try:
         self.model.save_weights(tmp, overwrite=True)
-        _fsync(tmp)
-      except (OSError, RuntimeError) as e:
+      except (OSError, RuntimeError, tf.errors.OpError) as e:
         failure = state_files.reason(e)
       if failure is None:
         return
@@ -225,7 +209,7 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
       # quiet. HDF5 still crashes the interpreter's shutdown after such a
       # write: the command line ends at once after its error (common/cli.py).
       gc.collect()
-      _remove(tmp)
+      filesystem.remove_quietly(tmp)
     finally:
       sys.unraisablehook, sys.excepthook = hooks
     committed = read_index(self.directory)
@@ -238,23 +222,27 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
   def _save_model(self):
     epoch = self._current_epoch
     step = int(self.model.optimizer.iterations.numpy())
-    os.makedirs(self.directory, exist_ok=True)
+    filesystem.makedirs(self.directory)
     if not is_chief():  # Every worker takes part in reading the variables.
-      tmp = os.path.join(self.directory,
-                         f".tmp-worker-{os.getpid()}.weights.h5")
+      tmp = filesystem.join(self.directory,
+                            f".tmp-worker-{os.getpid()}.weights.h5")
       self._save_weights(tmp, "a worker's checkpoint")
-      os.remove(tmp)
+      filesystem.remove(tmp)
       return
     name = f"ckpt-{step:08d}.weights.h5"
-    tmp = os.path.join(self.directory, f".tmp-{os.getpid()}-{name}")
+    tmp = filesystem.join(self.directory, f".tmp-{os.getpid()}-{name}")
     self._save_weights(tmp, f"checkpoint {name}")
-    os.replace(tmp, os.path.join(self.directory, name))
+    # Written whole, then committed; the index, which makes it the latest,
+    # is committed after it (filesystem.py: on object stores too).
+    with state_files.writing(f"checkpoint {name} in {self.directory}",
+                             cleanup=[tmp]):
+      filesystem.commit_file(tmp, filesystem.join(self.directory, name))
     previous = read_index(self.directory) or {"history": []}
     history = [h for h in previous.get("history", []) if h != name] + [name]
     epochs = dict(previous.get("epochs", {}), **{name: [epoch, step]})
     kept = history[-self.keep:]
     try:
-      state_files.write_json_atomic(os.path.join(self.directory, INDEX), {
+      state_files.write_json_atomic(filesystem.join(self.directory, INDEX), {
           "epoch": epoch, "step": step, "weights": name, "history": kept,
           "epochs": {h: epochs[h] for h in kept if h in epochs}})
     except state_files.WriteFailed as e:
@@ -265,7 +253,7 @@ class ResumableCheckpoint(keras.callbacks.BackupAndRestore):
           f"{e}; {committed}: free space and run the same command to "
           "resume") from None
     for old in history[:-self.keep]:
-      _remove(os.path.join(self.directory, old))
+      filesystem.remove(filesystem.join(self.directory, old))
 
 
 class DurableTensorBoard(keras.callbacks.TensorBoard):
@@ -314,12 +302,20 @@ class StopOnNaN(keras.callbacks.Callback):
   It raises from the batch that produced the NaN, so no later callback (no
   checkpoint) sees the bad weights: the last checkpoint stays the last good
   one.
+
+  With `steps_per_execution` > 1 the logs come once per call, after its
+  last step; the loss is the epoch's running mean, so a non-finite step
+  shows at the end of its call, and the message names the call's steps.
   """
 
   def on_train_batch_end(self, batch, logs=None):
     loss = (logs or {}).get("loss")
     if loss is not None and not np.isfinite(float(loss)):
       step = int(self.model.optimizer.iterations.numpy())
+      per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
+      where = (f"at step {step}" if per_call == 1 else
+               f"at one of steps {max(step - per_call + 1, 1)} to {step} "
+               f"(steps_per_execution={per_call} runs them in one call)")
       raise TrainingDiverged(
-          f"loss became {float(loss)} at step {step}; the last checkpoint "
+          f"loss became {float(loss)} {where}; the last checkpoint "
           "holds the last good weights")

@@ -14,7 +14,6 @@ Large corpora belong in TFRecord shards (`multimodal.prepare`).
 
 import collections
 import dataclasses
-import glob
 import os
 
 from absl import logging
@@ -23,6 +22,7 @@ import tensorflow as tf
 import tqdm
 
 from common import audio_io
+from common import filesystem
 from common import list_files
 from common import synthetic
 
@@ -113,6 +113,10 @@ def walk_files(top, errors=None):
   folder adds nothing. Folders that cannot be listed go to `errors`
   (OSError) instead of vanishing, as os.walk's default would have them.
   """
+  if filesystem.is_remote(top):  # Object stores have no links.
+    for root, dirs, files in filesystem.walk(top, errors):
+      yield root, sorted(files)
+    return
   seen = set()
   for root, dirs, files in os.walk(
       top, followlinks=True,
@@ -128,20 +132,21 @@ def walk_files(top, errors=None):
 
 def _list_files(pattern, errors=None):
   """Audio files under a directory (recursively) or matching a glob."""
-  if os.path.isdir(pattern):
+  if filesystem.isdir(pattern):
     found = []
     for root, files in walk_files(pattern, errors):
-      found.extend(os.path.join(root, f) for f in files
+      found.extend(filesystem.join(root, f) for f in files
                    if f.lower().endswith(AUDIO_EXTENSIONS))
     return pattern, found
-  return None, sorted(glob.glob(pattern, recursive=True))
+  return None, filesystem.glob(pattern)
 
 
 def _labelled_files(pattern, errors=None):
   """[(path, label name or None)] for a files: spec."""
   if pattern.lower().endswith(".csv"):
-    base = os.path.dirname(os.path.abspath(pattern))
-    return [(os.path.join(base, r[0]), r[1] if len(r) > 1 and r[1] else None)
+    base = os.path.dirname(filesystem.absolute(pattern))
+    return [(r[0] if filesystem.is_remote(r[0]) else os.path.join(base, r[0]),
+             r[1] if len(r) > 1 and r[1] else None)
             for r in list_files.csv_rows(pattern)]
   root, paths = _list_files(pattern, errors)
   labelled = []

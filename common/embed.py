@@ -28,7 +28,6 @@ allow_pickle=False reads it):
   sample_rate, window_samples, hop_samples (scalars)
 """
 
-import glob
 import os
 import sys
 
@@ -42,20 +41,21 @@ from common import audio_io
 from common import audio_stream
 from common import data_sources
 from common import embedding_model
+from common import filesystem
 
 
 def list_inputs(spec):
   """Comma-separated files, directories and globs -> sorted unique paths."""
   found = []
   for item in filter(None, (s.strip() for s in spec.split(","))):
-    if os.path.isdir(item):  # As files: sources list a folder.
+    if filesystem.isdir(item):  # As files: sources list a folder.
       for root, files in data_sources.walk_files(item):
-        found.extend(os.path.join(root, f) for f in files
+        found.extend(filesystem.join(root, f) for f in files
                      if f.lower().endswith(data_sources.AUDIO_EXTENSIONS))
-    elif os.path.exists(item):
+    elif filesystem.exists(item):
       found.append(item)
     else:
-      matches = sorted(glob.glob(item, recursive=True))
+      matches = filesystem.glob(item)
       if not matches:
         logging.warning("--input item %s matches nothing", item)
       found.extend(matches)
@@ -159,12 +159,12 @@ def embed_files(model, paths, block_seconds=60.0, progress=True):
 
 
 def save(arrays, output):
-  """np.savez, written under a temporary name and renamed."""
-  output = os.path.abspath(output)
-  os.makedirs(os.path.dirname(output), exist_ok=True)
-  tmp = f"{output}.tmp-{os.getpid()}.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, output)
+  """np.savez, written under a temporary name and committed (local or
+  remote: common/filesystem.py)."""
+  output = filesystem.absolute(output)
+  filesystem.makedirs(os.path.dirname(output))
+  with filesystem.writing_bytes(output) as f:
+    np.savez(f, **arrays)
   return output
 
 

@@ -20,15 +20,17 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from common import filesystem
+
 CHECKPOINT_INDEX = os.path.join("checkpoints", "checkpoint.json")
 
 
 def is_saved_model(path):
-  return os.path.exists(os.path.join(path, "saved_model.pb"))
+  return filesystem.exists(filesystem.join(path, "saved_model.pb"))
 
 
 def is_workdir(path):
-  return os.path.exists(os.path.join(path, "config.json"))
+  return filesystem.exists(filesystem.join(path, "config.json"))
 
 
 def resolve(path):
@@ -40,11 +42,12 @@ def resolve(path):
     raise FileNotFoundError(
         f"{path}: neither a SavedModel (saved_model.pb) nor a training "
         "workdir (config.json)")
-  saved = os.path.join(path, "saved_model")
-  index = os.path.join(path, CHECKPOINT_INDEX)
-  pb = os.path.join(saved, "saved_model.pb")
-  stale = not os.path.exists(pb) or (
-      os.path.exists(index) and os.path.getmtime(index) > os.path.getmtime(pb))
+  saved = filesystem.join(path, "saved_model")
+  index = filesystem.join(path, CHECKPOINT_INDEX)
+  pb = filesystem.join(saved, "saved_model.pb")
+  stale = not filesystem.exists(pb) or (
+      filesystem.exists(index) and
+      filesystem.mtime(index) > filesystem.mtime(pb))
   if stale:
     from common import export  # Needs the training code; only then.
     logging.info("%s: exporting the last checkpoint to %s", path, saved)
@@ -126,6 +129,7 @@ class TfliteEmbeddingModel(_WindowedModel):
 def load(path, batch_windows=256):
   """EmbeddingModel for a SavedModel or workdir, TfliteEmbeddingModel for a
   .tflite file."""
-  if os.fspath(path).endswith(".tflite") and os.path.isfile(path):
+  if os.fspath(path).endswith(".tflite") and filesystem.exists(path) and (
+      not filesystem.isdir(path)):
     return TfliteEmbeddingModel(path)
   return EmbeddingModel(path, batch_windows)

@@ -20,7 +20,6 @@ printed and written to OUTPUT_DIR/table.md (and table.json).
 """
 
 import dataclasses
-import os
 import re
 import sys
 
@@ -33,6 +32,7 @@ import numpy as np
 from common import data_sources
 from common import downstream
 from common import embedding_model
+from common import filesystem
 from common import paths
 from common import state_files
 from common import tasks as tasks_lib
@@ -101,7 +101,8 @@ def plot_confusion(matrix, label_names, title, path):
   ax.set_ylabel("true")
   ax.set_title(title)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with filesystem.writing_bytes(path) as f:  # Local or remote.
+    fig.savefig(f, format="png", dpi=100)
   plt.close(fig)
 
 
@@ -115,7 +116,7 @@ def evaluate_task(task, factory, modes, settings, output_dir, label):
     name = f"{slug(label)}-{mode}"
     # Names inside the results folder must not lead out of it (paths.py).
     paths.check_inside(output_dir, [name + ".json", name + "-confusion.png"])
-    base = os.path.join(output_dir, name)
+    base = filesystem.join(output_dir, name)
     state_files.write_json_atomic(base + ".json", {
         "model": factory.model_path, "task": task.name, "label": label,
         "label_names": task.label_names, "multi_label": task.multi_label,
@@ -151,9 +152,10 @@ def markdown_table(columns, modes):
 def write_table(columns, modes, output_dir):
   table = markdown_table(columns, modes)
   paths.check_inside(output_dir, ["table.md", "table.json"])
-  with open(os.path.join(output_dir, "table.md"), "w") as f:
-    f.write(table + "\n")
-  state_files.write_json_atomic(os.path.join(output_dir, "table.json"), {
+  with state_files.writing(filesystem.join(output_dir, "table.md")):
+    filesystem.write_text(filesystem.join(output_dir, "table.md"),
+                          table + "\n")
+  state_files.write_json_atomic(filesystem.join(output_dir, "table.json"), {
       name: {mode: {"metric": r.metric, "value": r.value}
              for mode, r in results.items()}
       for name, results in columns.items()})
@@ -203,9 +205,9 @@ def main(argv):
     output_dir = FLAGS.output_dir
     if output_dir is None and factory.is_workdir:
       paths.check_inside(FLAGS.model, ["eval"])  # Not through a link.
-      output_dir = os.path.join(FLAGS.model, "eval")
+      output_dir = filesystem.join(FLAGS.model, "eval")
     output_dir = output_dir or "eval"
-    os.makedirs(output_dir, exist_ok=True)
+    filesystem.makedirs(output_dir)
     if FLAGS.suite:
       table, _ = run_suite(FLAGS.suite, factory, modes, settings, output_dir,
                            FLAGS.suite_tasks, FLAGS.train_split,
@@ -223,7 +225,7 @@ def main(argv):
     return 1
   print()
   print(table)
-  print(f"\nresults in {os.path.abspath(output_dir)}")
+  print(f"\nresults in {filesystem.absolute(output_dir)}")
   return 0
 
 

@@ -40,15 +40,17 @@ Command line (checkpoint -> SavedModel, and optionally TFLite):
 """
 
 import contextlib
-import glob
 import os
-import shutil
 
 import tensorflow as tf
 
+from common import filesystem
 from common import paths
 from common import state_files
 from common import waveform_ops
+
+
+SAVED_MODEL_FILE = "saved_model.pb"  # Present once an export is whole.
 
 
 class EmbeddingModule(tf.Module):
@@ -107,43 +109,41 @@ class EmbeddingModule(tf.Module):
 
 def _recover(path):
   """Cleans up after an export that was killed: its temporary folder goes,
-  and a previous SavedModel moved aside but not yet replaced comes back."""
-  for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
-    shutil.rmtree(tmp, ignore_errors=True)
-  olds = sorted(glob.glob(glob.escape(path) + ".old-*"), key=os.path.getmtime)
-  if olds and not os.path.exists(path):
+  and a previous SavedModel moved aside but not yet replaced comes back
+  (local disks; an object store's commit leaves no folder aside)."""
+  parent, name = os.path.split(path)
+  for tmp in filesystem.matching(parent, name + ".tmp-*"):
+    filesystem.rmtree(tmp)
+  olds = sorted(filesystem.matching(parent, name + ".old-*"),
+                key=filesystem.mtime)
+  if olds and not filesystem.exists(path):
     os.replace(olds.pop(), path)
   for old in olds:
-    shutil.rmtree(old, ignore_errors=True)
+    filesystem.rmtree(old)
 
 
 def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
                        hop_seconds=None):
-  """Writes the SavedModel atomically (temporary dir, then rename): at any
+  """Writes the SavedModel atomically (a temporary folder, then
+  filesystem.commit_folder, saved_model.pb last on object stores): at any
   moment `path` is absent, the previous export or the new one, and a kill
   leaves nothing the next export does not clean up."""
   module = EmbeddingModule(encoder, sample_rate, window_seconds, hop_seconds)
-  path = os.path.abspath(path)
+  path = filesystem.absolute(path).rstrip("/")
   if os.path.islink(path):
     raise paths.UnsafePath(
         f"{path} is a symbolic link: refusing to replace it (export to the "
         "folder it points to instead)")
   _recover(path)
   tmp = f"{path}.tmp-{os.getpid()}"
-  previous = ("the previous export there is intact" if os.path.exists(path)
-              else "nothing was exported")
+  previous = ("the previous export there is intact"
+              if filesystem.exists(path) else "nothing was exported")
   with state_files.writing(f"the SavedModel {path} ({previous})",
                            cleanup=[tmp]):
     tf.saved_model.save(module, tmp, signatures={
         "serving_default": module.embed.get_concrete_function(),
         "window_embeddings": module.embed_windows.get_concrete_function()})
-  if os.path.exists(path):
-    old = f"{path}.old-{os.getpid()}"
-    os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old)
-  else:
-    os.replace(tmp, path)
+    filesystem.commit_folder(tmp, path, SAVED_MODEL_FILE)
   return path
 
 
@@ -156,7 +156,7 @@ def export_workdir(workdir, output=None, weights=None):
   if output is None:
     paths.check_inside(workdir, ["saved_model"])
   weights = weights or callbacks.latest_weights(
-      os.path.join(workdir, "checkpoints"))
+      filesystem.join(workdir, "checkpoints"))
   if weights is None:
     raise FileNotFoundError(f"{workdir}: no checkpoint to export")
   model = training.build_initialized_model(
@@ -168,7 +168,7 @@ def export_workdir(workdir, output=None, weights=None):
           else contextlib.nullcontext())
   with lock:
     return export_saved_model(
-        model.embedding_model(), output or os.path.join(workdir, "saved_model"),
+        model.embedding_model(), output or filesystem.join(workdir, "saved_model"),
         config.sample_rate, config.export_window_seconds,
         config.export_hop_seconds)
 

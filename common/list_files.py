@@ -10,19 +10,14 @@ first row whose first cell is `path`, `file` or `filename` is the header.
 import csv
 import io
 
-from common import paths
+from common import filesystem
 
 HEADER_NAMES = ("path", "file", "filename")
 
 
 def _read_text(path):
-  if paths.is_remote(path):
-    import tensorflow as tf  # Remote lists only.
-    with tf.io.gfile.GFile(path, "rb") as f:
-      data = f.read()
-  else:
-    with open(path, "rb") as f:
-      data = f.read()
+  with filesystem.open(path, "rb") as f:
+    data = f.read()
   try:
     return data.decode("utf-8-sig")
   except UnicodeDecodeError as e:

@@ -42,7 +42,8 @@ def base_config(method):
   c.total_steps = 600
   c.steps_per_epoch = 100     # checkpoint, TensorBoard and log interval
   c.keep_checkpoints = 3
-  c.jit_compile = False       # XLA for the train step
+  c.jit_compile = False       # XLA for the whole train step (TPUs need it)
+  c.steps_per_execution = 1   # train steps per call into TensorFlow
   c.mixed_precision = "float32"  # or mixed_float16 (GPU), mixed_bfloat16 (TPU)
   # Audio.
   c.sample_rate = 16000
@@ -95,6 +96,13 @@ def check(config, replicas=None):
   for key in ("batch_size", "steps_per_epoch", "keep_checkpoints",
               "sample_rate", "shuffle_buffer"):
     _positive_int(config, key)
+  per_call = config.get("steps_per_execution", 1)
+  if isinstance(per_call, bool) or not isinstance(per_call, int) or (
+      per_call < 1 or config.steps_per_epoch % per_call):
+    raise ConfigError(
+        f"config steps_per_execution={per_call!r}: must be a whole number "
+        f">= 1 that divides steps_per_epoch={config.steps_per_epoch} (an "
+        "epoch's logs and checkpoint come after whole calls)")
   total = config.get("total_steps")
   if isinstance(total, bool) or not isinstance(total, int) or total < 0:
     raise ConfigError(f"config total_steps={total!r}: must be a whole "

@@ -10,17 +10,14 @@ these functions, so that:
   - a write that fails (a full disk, a quota, a file size limit) raises
     `WriteFailed` naming what could not be written, after removing its
     temporary, so the last committed state stays what the next run reads.
-Local paths go through `os` (fsync before the rename); other TensorFlow
-filesystems (gs://, ...) through `tf.io.gfile`.
+Paths local or remote go through common/filesystem.py.
 """
 
 import contextlib
-import glob
 import json
 import os
-import uuid
 
-from common.paths import is_remote
+from common import filesystem
 
 
 class DamagedFile(ValueError):
@@ -63,20 +60,7 @@ def writing(what, cleanup=()):
 
 def remove_quietly(path):
   """Removes a file or folder if it is there (a failed write's leftover)."""
-  import shutil
-  try:
-    if is_remote(path):
-      import tensorflow as tf
-      if tf.io.gfile.isdir(path):
-        tf.io.gfile.rmtree(path)
-      elif tf.io.gfile.exists(path):
-        tf.io.gfile.remove(path)
-    elif os.path.isdir(path) and not os.path.islink(path):
-      shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-      os.remove(path)
-  except OSError:
-    pass
+  filesystem.remove_quietly(path)
 
 
 def read_json(path, default=None):
@@ -85,44 +69,26 @@ def read_json(path, default=None):
   Raises:
     DamagedFile: the file is there but is not whole JSON (cut, garbage).
   """
+  if not filesystem.exists(path):
+    return default
   try:
-    if is_remote(path):
-      import tensorflow as tf
-      if not tf.io.gfile.exists(path):
-        return default
-      with tf.io.gfile.GFile(path) as f:
-        text = f.read()
-    else:
-      if not os.path.exists(path):
-        return default
-      with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with filesystem.open(path) as f:
+      text = f.read()
     return json.loads(text)
   except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is one.
     raise DamagedFile(f"{path} is damaged and cannot be read ({e})") from e
 
 
 def write_json_atomic(path, value, indent=2):
-  """Writes `value` as JSON under a temporary name and renames it over
-  `path`. Raises WriteFailed (leaving `path` as it was) if it cannot."""
+  """Writes `value` as JSON under a temporary name and commits it over
+  `path` (filesystem.commit_file). Raises WriteFailed (leaving `path` as
+  it was) if it cannot."""
   path = os.fspath(path)
   text = json.dumps(value, indent=indent)
-  if is_remote(path):
-    import tensorflow as tf
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with writing(path, cleanup=[tmp]):
-      with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-      tf.io.gfile.rename(tmp, path, overwrite=True)
-    return
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with writing(path, cleanup=[tmp]):
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+  with writing(path):
+    filesystem.write_text(path, text)
   # A process killed inside this function leaves its temporary: the next
   # write of the same file removes it.
-  for stale in glob.glob(glob.escape(path) + ".tmp-*"):
+  for stale in filesystem.matching(os.path.dirname(path) or ".",
+                                   os.path.basename(path) + ".tmp-*"):
     remove_quietly(stale)

@@ -26,6 +26,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from common import filesystem
+
 
 def _fixed_length_module(loaded, samples):
   """The SavedModel's signatures, re-traced at one input length."""
@@ -58,16 +60,16 @@ def convert(saved_model, output, clip_seconds=None):
     flatbuffer = converter.convert()
   finally:
     shutil.rmtree(staging, ignore_errors=True)
-  output = os.path.abspath(output)
-  tmp = f"{output}.tmp-{os.getpid()}"
-  with open(tmp, "wb") as f:
-    f.write(flatbuffer)
-  os.replace(tmp, output)
+  output = filesystem.absolute(output)
+  filesystem.write_bytes(output, flatbuffer)
   return output
 
 
 def default_output(saved_model):
   """`runs/cola/saved_model` -> `runs/cola/saved_model.tflite`."""
+  saved_model = os.fspath(saved_model)
+  if filesystem.is_remote(saved_model):
+    return saved_model.rstrip("/") + ".tflite"
   return os.path.normpath(saved_model) + ".tflite"
 
 
@@ -93,10 +95,16 @@ class WindowEmbedder:
     from concurrent import futures
     import warnings
     workers = workers or min(os.cpu_count() or 1, 8)
+    with filesystem.open(path, "rb") as f:  # Local or remote.
+      flatbuffer = f.read()
     with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation.
       warnings.simplefilter("ignore")
-      interpreters = [tf.lite.Interpreter(model_path=path, num_threads=1)
-                      for _ in range(workers)]
+      try:
+        interpreters = [tf.lite.Interpreter(model_content=flatbuffer,
+                                            num_threads=1)
+                        for _ in range(workers)]
+      except ValueError as e:  # Its message does not name the file.
+        raise ValueError(f"{path}: not a TFLite model ({e})") from None
     self._runners = [i.get_signature_runner("window_embeddings")
                      for i in interpreters]
     self._interpreters = interpreters  # The runners need them alive.

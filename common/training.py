@@ -30,6 +30,7 @@ import tensorflow as tf
 from common import callbacks as callbacks_lib
 from common import distribute
 from common import export
+from common import filesystem
 from common import folder_lock
 from common import paths
 from common import run_config
@@ -50,7 +51,7 @@ def load_method(name):
 
 def write_config(config, workdir):
   """Saves the run's config; warns when a resumed run changed it."""
-  path = os.path.join(workdir, "config.json")
+  path = filesystem.join(workdir, "config.json")
   new = json.loads(config.to_json_best_effort())
   old = state_files.read_json(path)
   if old is not None:
@@ -63,7 +64,7 @@ def write_config(config, workdir):
 
 def read_config(workdir):
   import ml_collections  # Only the export/evaluation tools need this.
-  path = os.path.join(workdir, "config.json")
+  path = filesystem.join(workdir, "config.json")
   config = state_files.read_json(path)
   if config is None:
     raise FileNotFoundError(f"{path} does not exist: not a training workdir")
@@ -134,7 +135,8 @@ def build_initialized_model(method, config):
   """The method's model with every weight created (call in a strategy scope)."""
   model = method.build_model(config)
   model.compile(optimizer=build_optimizer(config),
-                jit_compile=bool(config.get("jit_compile", False)))
+                jit_compile=bool(config.get("jit_compile", False)),
+                steps_per_execution=config.get("steps_per_execution", 1))
   model.initialize()
   model.optimizer.build(model.trainable_variables)
   if _worker_count(tf.distribute.get_strategy()) > 1:
@@ -180,15 +182,18 @@ class _Throughput(keras.callbacks.Callback):
 
   def __init__(self):
     super().__init__()
-    self.start = self.steps = 0
+    self.start = self.steps = self._first_step = 0
     self.progress = []
 
   def on_train_begin(self, logs=None):
     self.start = time.perf_counter()
+    self._first_step = int(self.model.optimizer.iterations.numpy())
     self._record()
 
   def on_train_batch_end(self, batch, logs=None):
-    self.steps += 1
+    # From the optimizer: one call runs steps_per_execution steps.
+    self.steps = int(self.model.optimizer.iterations.numpy()) - (
+        self._first_step)
 
   def on_epoch_end(self, epoch, logs=None):
     self._record()
@@ -218,7 +223,7 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   method = load_method(config.method)
   run_config.check(config)
   data_spec = data_spec or config.data
-  os.makedirs(workdir, exist_ok=True)
+  filesystem.makedirs(workdir)
   paths.check_inside(workdir, WORKDIR_ENTRIES)
   # The chief holds the workdir; other workers share it.
   lock = (folder_lock.FolderLock(workdir, "training")
@@ -255,10 +260,10 @@ def _train(method, config, data_spec, strategy_name, workdir, cpu_devices,
   # config is written once the restore succeeded. Only the chief logs and
   # writes the config: other workers would write the same files again.
   logs = [callbacks_lib.DurableTensorBoard(
-      os.path.join(workdir, "logs"), update_freq="epoch")] if chief else []
+      filesystem.join(workdir, "logs"), update_freq="epoch")] if chief else []
   fit_callbacks = [callbacks_lib.StopOnNaN()] + logs + [
       callbacks_lib.ResumableCheckpoint(
-          os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
+          filesystem.join(workdir, "checkpoints"), keep=config.keep_checkpoints,
           # A schedule comes from the config; a constant rate is set again
           # over the checkpoint's (a resumed run may change it).
           learning_rate=(config.learning_rate if isinstance(
@@ -274,7 +279,7 @@ def _train(method, config, data_spec, strategy_name, workdir, cpu_devices,
   saved_model = None
   if chief:
     saved_model = export.export_saved_model(
-        model.embedding_model(), os.path.join(workdir, "saved_model"),
+        model.embedding_model(), filesystem.join(workdir, "saved_model"),
         config.sample_rate, config.export_window_seconds,
         config.export_hop_seconds)
   skipped = getattr(source, "skipped", None)
@@ -293,7 +298,7 @@ def _train(method, config, data_spec, strategy_name, workdir, cpu_devices,
       "skipped_inputs": skipped.counts if skipped is not None else {},
       "saved_model": saved_model,
   }
-  summary_path = os.path.join(workdir, "train_summary.json")
+  summary_path = filesystem.join(workdir, "train_summary.json")
   previous = state_files.read_json(summary_path)
   if not throughput.steps and previous is not None:
     # A finished run restarted: keep what the run that trained measured.

@@ -29,7 +29,6 @@ Inputs that cannot be used are skipped and counted by reason; the run fails
 import contextlib
 import dataclasses
 import difflib
-import glob
 import hashlib
 import json
 import logging as std_logging
@@ -51,6 +50,7 @@ import tqdm
 
 from common import audio_io
 from common import data_sources
+from common import filesystem
 from common import folder_lock
 from common import list_files
 from common import paths
@@ -82,16 +82,6 @@ def shard_of(path, num_shards):
   return int.from_bytes(digest[:8], "big") % num_shards
 
 
-def _isdir(path):
-  if paths.is_remote(path):
-    return tf.io.gfile.isdir(path)
-  return os.path.isdir(path)
-
-
-def _normalize(path):
-  return path if paths.is_remote(path) else os.path.abspath(path)
-
-
 def _read_list(list_path):
   """A .csv (path[,label1;label2], common/list_files.py) or text (one path
   per line) list of inputs."""
@@ -101,12 +91,12 @@ def _read_list(list_path):
                          .split(";") if l.strip()))
             for r in list_files.csv_rows(list_path)]
   else:
-    with tf.io.gfile.GFile(list_path) as f:
+    with filesystem.open(list_path) as f:
       rows = [(line.strip(), ()) for line in f
               if line.strip() and not line.strip().startswith("#")]
   items = []
   for path, labels in rows:
-    if not paths.is_remote(path) and not os.path.isabs(path):
+    if not filesystem.is_remote(path) and not os.path.isabs(path):
       path = os.path.join(base, path)
     items.append(Input(path, labels))
   return items
@@ -114,19 +104,17 @@ def _read_list(list_path):
 
 def list_inputs(spec, folder_labels=False):
   """--input -> sorted, de-duplicated [Input] (normalized paths)."""
-  if _isdir(spec):
+  if filesystem.isdir(spec):
     items, ignored = [], 0
-    # Local folders like `files:` sources: names need not be UTF-8 (which
-    # tf.io.gfile would refuse, stopping the run), links are followed.
+    # Folders as `files:` sources list them: local names need not be UTF-8
+    # (which tf.io.gfile would refuse, stopping the run), links are followed.
     unlisted = []
-    walk = ((root, files) for root, _, files in tf.io.gfile.walk(spec)) if (
-        paths.is_remote(spec)) else data_sources.walk_files(spec, unlisted)
-    for root, files in walk:
+    for root, files in data_sources.walk_files(spec, unlisted):
       for name in files:
         if not name.lower().endswith(MEDIA_EXTENSIONS):
           ignored += 1
           continue
-        path = os.path.join(root, name)
+        path = filesystem.join(root, name)
         parent = os.path.relpath(root, spec)
         label = () if not folder_labels or parent == "." else (
             parent.split(os.sep)[0],)
@@ -136,16 +124,16 @@ def list_inputs(spec, folder_labels=False):
                    "their extension", spec, ignored)
     for error in unlisted:
       logging.warning("--input=%s: cannot list folder %s (%s): its files "
-                      "are not inputs", spec, error.filename, error.strerror)
-  elif spec.lower().endswith(LIST_EXTENSIONS) and tf.io.gfile.exists(spec):
+                      "are not inputs", spec, getattr(error, "filename", "?"),
+                      getattr(error, "strerror", None) or error)
+  elif spec.lower().endswith(LIST_EXTENSIONS) and filesystem.exists(spec):
     items = _read_list(spec)
   else:
-    matched = (tf.io.gfile.glob(spec) if paths.is_remote(spec)
-               else glob.glob(spec, recursive=True))
-    items = [Input(p) for p in matched if not _isdir(p)]
+    items = [Input(p) for p in filesystem.glob(spec)
+             if not filesystem.isdir(p)]
   merged = {}
   for item in items:
-    path = _normalize(item.path)
+    path = filesystem.absolute(item.path)
     if path in merged and merged[path] != item.labels:
       logging.warning("%s listed twice with different labels; using both",
                       path)
@@ -155,7 +143,7 @@ def list_inputs(spec, folder_labels=False):
 
 def _open_input(path):
   """What PyAV reads: the path itself, or a file object for remote paths."""
-  return tf.io.gfile.GFile(path, "rb") if paths.is_remote(path) else path
+  return filesystem.open(path, "rb") if filesystem.is_remote(path) else path
 
 
 def _key(text):
@@ -308,7 +296,7 @@ def _done_shards(output, num_shards, by_shard):
 
 
 def _remove_stale_temporaries(output):
-  stale = [p for p in tf.io.gfile.glob(os.path.join(output, ".*.tmp-*"))]
+  stale = filesystem.matching(output, ".*.tmp-*")
   for path in stale:
     tf.io.gfile.remove(path)
   if stale:
@@ -339,6 +327,13 @@ def _pipeline_options(runner, pipeline_args):
   return runner, options
 
 
+def _lines(path):
+  with filesystem.open(path) as f:
+    for line in f:
+      if line.strip():
+        yield line
+
+
 def _run_pipeline(output, pending_inputs, pending_shards, settings,
                   num_shards, label_index, jpeg_quality, runner,
                   pipeline_args, progress):
@@ -356,7 +351,10 @@ def _run_pipeline(output, pending_inputs, pending_shards, settings,
   pipeline = beam.Pipeline(runner=beam_runner, options=options)
   decoded = (
       pipeline
-      | "ReadInputList" >> beam.io.ReadFromText(work)
+      | "InputList" >> beam.Create([work])
+      # Through tf.io.gfile, not Beam's own filesystems: any path the
+      # tools take (Beam's know gs:// only with apache-beam[gcp]).
+      | "ReadInputList" >> beam.FlatMap(_lines)
       | "Spread" >> beam.Reshuffle()
       | "Decode" >> beam.ParDo(DecodeInputs(
           settings, num_shards, label_index, jpeg_quality,
