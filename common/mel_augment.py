@@ -6,7 +6,7 @@ the full size, bilinearly. A box smaller than the plane zooms in (a slower,
 lower-pitched view); a larger one zooms out, the plane lying somewhere
 inside it with the mean value (0 after standardisation) around it. Time
 and frequency scales are drawn independently, uniformly in their ranges.
-All examples go through one batched `tf.image.crop_and_resize`.
+All examples are resized at once, by two batched matmuls.
 """
 
 import ml_collections
@@ -35,15 +35,42 @@ def _spans(batch, low, high):
   return start, start + size
 
 
+def _resize_weights(start, end, size):
+  """[batch, size, size] bilinear weights of one axis: row i samples the
+  box [start, end] at i / (size - 1) of its length, with the sampling
+  rule of tf.image.crop_and_resize (a sample outside the plane is 0)."""
+  scale = (end - start) * (size - 1) / max(size - 1, 1)
+  if size > 1:
+    position = (start * (size - 1))[:, None] + tf.range(
+        size, dtype=tf.float32)[None] * scale[:, None]
+  else:
+    position = (0.5 * (start + end) * (size - 1))[:, None]
+  inside = tf.cast((position >= 0) & (position <= size - 1), tf.float32)
+  low = tf.floor(position)
+  fraction = position - low
+  low = tf.cast(low, tf.int32)
+  high = tf.minimum(low + 1, size - 1)
+  return inside[..., None] * (
+      tf.one_hot(low, size) * (1.0 - fraction)[..., None] +
+      tf.one_hot(high, size) * fraction[..., None])
+
+
 def random_resized_crop(log_mels, config):
-  """[batch, time, mel, 1] -> the same shape, each example re-cropped."""
+  """[batch, time, mel, 1] -> the same shape, each example re-cropped.
+
+  Bilinear resizing is separable: each example is its time weights times
+  its plane times its frequency weights, two batched matmuls, which XLA
+  compiles (tf.image.crop_and_resize, which it matches, has no XLA kernel).
+  """
   if not config.enabled:
     return log_mels
-  shape = tf.shape(log_mels)
-  batch = shape[0]
+  batch = tf.shape(log_mels)[0]
+  frames, mels = log_mels.shape[1], log_mels.shape[2]
   t0, t1 = _spans(batch, *config.time_scale)
   f0, f1 = _spans(batch, *config.freq_scale)
-  boxes = tf.stack([t0, f0, t1, f1], axis=1)
-  return tf.image.crop_and_resize(
-      tf.cast(log_mels, tf.float32), boxes, tf.range(batch),
-      crop_size=shape[1:3], extrapolation_value=0.0)
+  time_weights = _resize_weights(t0, t1, frames)    # [batch, out, in]
+  freq_weights = _resize_weights(f0, f1, mels)
+  plane = tf.cast(log_mels[..., 0], tf.float32)
+  resized = tf.matmul(tf.matmul(time_weights, plane), freq_weights,
+                      transpose_b=True)
+  return resized[..., tf.newaxis]

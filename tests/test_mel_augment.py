@@ -91,3 +91,24 @@ def test_check_config_rejects_nonpositive_or_reversed_range(key, scale):
   config = mel_augment.random_resized_crop_config(**{key: scale})
   with pytest.raises(ValueError, match=key):
     mel_augment.check_config(config)
+
+
+@pytest.mark.parametrize("scale", [(0.6, 1.5), (0.3, 0.5), (1.2, 2.0)])
+def test_resizing_matches_tf_image_crop_and_resize_on_the_same_boxes(scale):
+  """The two matmuls compute tf.image.crop_and_resize's bilinear samples
+  (zeros outside the plane), which XLA cannot compile itself."""
+  config = mel_augment.random_resized_crop_config(
+      enabled=True, time_scale=scale, freq_scale=scale)
+  log_mels = tf.random.stateless_normal([6, 37, 16, 1], [4, 2])
+  tf.random.set_seed(7)
+  ours = mel_augment.random_resized_crop(log_mels, config)
+  tf.random.set_seed(7)  # The same draws: the same boxes.
+  t0, t1 = mel_augment._spans(6, *scale)  # pylint: disable=protected-access
+  f0, f1 = mel_augment._spans(6, *scale)  # pylint: disable=protected-access
+  reference = tf.image.crop_and_resize(
+      log_mels, tf.stack([t0, f0, t1, f1], axis=1), tf.range(6),
+      crop_size=[37, 16], extrapolation_value=0.0)
+  np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5)
+  compiled = tf.function(
+      lambda x: mel_augment.random_resized_crop(x, config), jit_compile=True)
+  assert compiled(log_mels).shape == log_mels.shape
