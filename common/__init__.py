@@ -1,0 +1,5 @@
+"""The shared training path, data, models, export and evaluation."""
+
+from common import quiet as _quiet
+
+_quiet.apply()

@@ -5,7 +5,9 @@
   scene = hear.get_scene_embeddings(audio, model)          # [n, D]
   emb, ts = hear.get_timestamp_embeddings(audio, model)    # [n, T, D], [n, T]
 
-`audio` is float32 [n, samples] at `model.sample_rate` (16 kHz), in [-1, 1].
+`audio` is float32 [n, samples] at `model.sample_rate` (16 kHz), in [-1, 1]
+(a NumPy array, a tf.Tensor or a CPU torch.Tensor); int16 PCM is scaled
+to [-1, 1], other integer types are refused.
 
 Scene embeddings are the SavedModel's clip embeddings (serving_default: the
 mean over the contract's non-overlapping windows). Timestamp embeddings
@@ -49,7 +51,19 @@ def load_model(model_file_path="", hop_ms=50.0, batch_windows=256):
 
 
 def _as_array(audio):
-  audio = np.asarray(audio, np.float32)
+  """[n, samples] float32 in [-1, 1]. int16 PCM (what many loaders give)
+  is scaled by 1/32768; other integer types are refused, since their
+  scale is unknown (used as they are, they would be 32768 times too
+  loud for the model)."""
+  if hasattr(audio, "numpy") and not isinstance(audio, np.ndarray):
+    audio = audio.numpy()  # tf.Tensor, torch.Tensor (CPU).
+  audio = np.asarray(audio)
+  if audio.dtype == np.int16:
+    audio = audio.astype(np.float32) / 32768.0
+  elif not np.issubdtype(audio.dtype, np.floating):
+    raise ValueError(f"audio of dtype {audio.dtype}: expected float in "
+                     "[-1, 1] (or int16 PCM, which is scaled by 1/32768)")
+  audio = audio.astype(np.float32, copy=False)
   if audio.ndim != 2:
     raise ValueError(f"audio must be [n_sounds, n_samples], got {audio.shape}")
   return audio

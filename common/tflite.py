@@ -10,11 +10,14 @@ trailing new axis is a strided slice only the Flex delegate runs):
 
 `clip_samples` defaults to one window (1 s), the unit a device streams;
 clips of another length are cut or padded by the caller, or converted at
-that length. Only TFLite builtin ops are used, so the stock interpreter
-runs it (tests: within 1e-4 of the SavedModel, XNNPACK on CPU).
+that length. Only TFLite builtin ops are used, so the stock runtime runs
+it (tests: within 1e-4 of the SavedModel, XNNPACK on CPU). The runtime is
+LiteRT (`ai-edge-litert`, the kept successor of the deprecated
+`tf.lite.Interpreter`, which is used only where LiteRT is not installed).
 
   python -m common.export --workdir=runs/cola --tflite
-  interpreter = tf.lite.Interpreter("runs/cola/saved_model.tflite")
+  from ai_edge_litert.interpreter import Interpreter
+  interpreter = Interpreter("runs/cola/saved_model.tflite")
   embed = interpreter.get_signature_runner("serving_default")
   embed(waveform=np.zeros([1, 16000], np.float32))["embedding"]
 """
@@ -27,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import filesystem
+from common import quiet
 
 
 def _fixed_length_module(loaded, samples):
@@ -73,6 +77,22 @@ def default_output(saved_model):
   return os.path.normpath(saved_model) + ".tflite"
 
 
+def interpreter(**kwargs):
+  """A LiteRT Interpreter (`ai_edge_litert`); TensorFlow's deprecated
+  tf.lite.Interpreter where LiteRT is not installed. Its XNNPACK start-up
+  line is left out of a quiet command's output (common/quiet.py)."""
+  try:
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    import warnings
+    with warnings.catch_warnings():  # Its deprecation note.
+      warnings.simplefilter("ignore")
+      with quiet.library_output():
+        return tf.lite.Interpreter(**kwargs)
+  with quiet.library_output():
+    return Interpreter(**kwargs)
+
+
 class WindowEmbedder:
   """Embeds many 1 s windows with a TFLite model, as fast as a CPU allows.
 
@@ -93,18 +113,14 @@ class WindowEmbedder:
 
   def __init__(self, path, workers=None):
     from concurrent import futures
-    import warnings
     workers = workers or min(os.cpu_count() or 1, 8)
     with filesystem.open(path, "rb") as f:  # Local or remote.
       flatbuffer = f.read()
-    with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation.
-      warnings.simplefilter("ignore")
-      try:
-        interpreters = [tf.lite.Interpreter(model_content=flatbuffer,
-                                            num_threads=1)
-                        for _ in range(workers)]
-      except ValueError as e:  # Its message does not name the file.
-        raise ValueError(f"{path}: not a TFLite model ({e})") from None
+    try:
+      interpreters = [interpreter(model_content=flatbuffer, num_threads=1)
+                      for _ in range(workers)]
+    except ValueError as e:  # Its message does not name the file.
+      raise ValueError(f"{path}: not a TFLite model ({e})") from None
     self._runners = [i.get_signature_runner("window_embeddings")
                      for i in interpreters]
     self._interpreters = interpreters  # The runners need them alive.
@@ -117,6 +133,11 @@ class WindowEmbedder:
       raise ValueError(
           f"{path}: {self.group} windows in {samples} samples overlap; "
           "WindowEmbedder needs a model exported with hop = window")
+    # The first invoke sets up XNNPACK (and says so on stderr): done here,
+    # where a quiet command filters that line.
+    with quiet.library_output():
+      for runner in self._runners:
+        runner(waveform=np.zeros([1, samples], np.float32))
     self._pool = futures.ThreadPoolExecutor(workers)
 
   def _embed_share(self, runner, windows):

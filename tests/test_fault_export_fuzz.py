@@ -80,6 +80,7 @@ NOT_FLOAT = r"expected to be a float tensor but is a"
 NON_FINITE = r"waveform holds NaN or Inf samples"
 NOT_2D = r"is not compatible with expected shape \[\?,\?\]"
 HEAR_NOT_2D = r"audio must be \[n_sounds, n_samples\]"
+HEAR_NOT_FLOAT = r"expected float in \[-1, 1\]"
 
 # name: input. Lengths in samples at 16 kHz unless the name says otherwise.
 INPUTS = {
@@ -141,7 +142,9 @@ def hear_expectation(name, api):
   x = INPUTS[name]
   errors = {"one_nan": NON_FINITE, "all_nan": NON_FINITE,
             "one_inf": NON_FINITE, "one_minus_inf": NON_FINITE,
-            "strings": r"could not convert string to float",
+            # int16 PCM is scaled; a type of unknown scale is refused.
+            "strings": HEAR_NOT_FLOAT, "bool": HEAR_NOT_FLOAT,
+            "complex64": HEAR_NOT_FLOAT,
             "three_d_channels": HEAR_NOT_2D, "one_d": HEAR_NOT_2D,
             "scalar": HEAR_NOT_2D}
   if name in errors:

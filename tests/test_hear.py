@@ -1,10 +1,10 @@
-"""The HEAR API module against the HEAR 2021 validator's rules.
-
-`hearvalidator` (PyPI) imports torch at module level and depends on it, so
-it is not installed here; these tests apply its checks (same inputs: 16
-clips of 2 s white noise for timestamps, 8 of 3.74 s for scenes) plus the
-API's own rules: timestamps in ms, centred windows, regular hops of at most
-50 ms, never past the clip's end, 0.3 s to 10 min inputs.
+"""The HEAR API module: the official HEAR 2021 validator (`hear-validator`
+from PyPI's hearvalidator, which imports PyTorch: the test extra installs
+torch 2.13.0, the CPU build) run on it as a command, its checks applied
+in-process too (same inputs: 16 clips of 2 s white noise for timestamps,
+8 of 3.74 s for scenes), and the API's own rules: timestamps in ms,
+centred windows, regular hops of at most 50 ms, never past the clip's
+end, 0.3 s to 10 min inputs, int16 PCM scaled to [-1, 1].
 """
 
 import subprocess
@@ -28,6 +28,27 @@ def saved(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(saved):
   return hear.load_model(saved)
+
+
+def test_the_official_hear_validator_accepts_the_module(saved, child_env):
+  result = subprocess.run(
+      [sys.executable, "-m", "hearvalidator.validate", "common.hear",
+       "-m", saved, "-d", "cpu"], env=child_env, capture_output=True,
+      text=True, timeout=600)
+  assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+  assert "Checking get_scene_embeddings" in result.stdout, result.stdout
+  assert "Received tensorflow Module" in result.stdout, result.stdout
+  assert result.stdout.strip().endswith("Looks good!"), result.stdout[-500:]
+
+
+def test_int16_pcm_is_scaled_and_other_integers_are_refused(model):
+  rng = np.random.default_rng(0)
+  pcm = rng.integers(-20000, 20000, [2, model.sample_rate], dtype=np.int16)
+  np.testing.assert_allclose(
+      hear.get_scene_embeddings(pcm, model).numpy(),
+      hear.get_scene_embeddings(pcm / 32768.0, model).numpy(), atol=1e-6)
+  with pytest.raises(ValueError, match="int32"):
+    hear.get_scene_embeddings(pcm.astype(np.int32), model)
 
 
 def test_validator_rules(model):

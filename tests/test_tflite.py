@@ -7,7 +7,6 @@ Tolerance: TFLite (XNNPACK on CPU) against the SavedModel to 1e-5 absolute
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -21,9 +20,7 @@ TOLERANCE = 1e-5
 
 
 def interpreter(path):
-  with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation note.
-    warnings.simplefilter("ignore")
-    return tf.lite.Interpreter(model_path=path)
+  return tflite.interpreter(model_path=path)  # LiteRT's.
 
 
 @pytest.fixture(scope="module")
