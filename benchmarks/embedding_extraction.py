@@ -15,6 +15,10 @@ Paths:
   tflite       common.tflite.WindowEmbedder: 2 one-thread interpreters in
                parallel, 4 consecutive 1 s windows per invoke, window
                embeddings averaged per clip
+  tflite_int8  the same with the full-integer model (common.tflite.convert
+               with calibration: 300 clips of --calibration, by default
+               ../shared/realaudio/pool); its embeddings are compared by
+               cosine with the SavedModel's
 x real time = seconds of audio embedded per wall second (both cores).
 Embeddings of each path are compared with the SavedModel's.
 The 1-hour file (a 16 kHz WAV) is embedded in a fresh process per path,
@@ -66,6 +70,15 @@ def frames(clips, window=16000):
   n, samples = clips.shape
   count = samples // window
   return clips[:, :count * window].reshape(n * count, window), count
+
+
+def calibration_spec(args):
+  """The int8 model's calibration audio: --calibration, else the real
+  pool of ../shared/realaudio where it is there, else synthetic clips."""
+  if args.calibration:
+    return args.calibration
+  pool = os.path.join(os.path.dirname(ROOT), "shared", "realaudio", "pool")
+  return f"files:{pool}" if os.path.isdir(pool) else "synthetic:64"
 
 
 def _child(args):
@@ -151,10 +164,20 @@ def run(args, argv=None):
       result["tflite_bytes"] = os.path.getsize(paths["tflite"])
     except Exception as e:  # pylint: disable=broad-except
       result["tflite_error"] = f"{type(e).__name__}: {e}"[:500]
+    try:
+      paths["int8"] = tflite.convert(
+          paths["saved_model"], os.path.join(tmp, "model.int8.tflite"),
+          args.tflite_windows, calibration=calibration_spec(args))
+      result["int8_bytes"] = os.path.getsize(paths["int8"])
+      result["int8_calibration"] = calibration_spec(args)
+    except Exception as e:  # pylint: disable=broad-except
+      result["int8_error"] = f"{type(e).__name__}: {e}"[:500]
     loaded = tf.saved_model.load(paths["saved_model"])
     serve = loaded.signatures["serving_default"]
     embedder = (tflite.WindowEmbedder(paths["tflite"], args.tflite_workers)
                 if paths.get("tflite") else None)
+    int8_embedder = (tflite.WindowEmbedder(paths["int8"], args.tflite_workers)
+                     if paths.get("int8") else None)
 
     clips = harness.test_clips(args.clips, args.seconds)
     per_call = args.clips_per_call
@@ -172,16 +195,20 @@ def run(args, argv=None):
       return np.concatenate([serve(waveform=tf.constant(c))[
           "embedding"].numpy() for c in calls])
 
-    def tflite_path():
-      out = []
-      for c in calls:
-        w, count = frames(c)
-        out.append(embedder.embed(w).reshape(len(c), count, -1).mean(1))
-      return np.concatenate(out)
+    def lite_path(lite):
+      def path():
+        out = []
+        for c in calls:
+          w, count = frames(c)
+          out.append(lite.embed(w).reshape(len(c), count, -1).mean(1))
+        return np.concatenate(out)
+      return path
 
     candidates = {"keras": keras_path, "saved_model": saved_model_path}
     if embedder is not None:
-      candidates["tflite"] = tflite_path
+      candidates["tflite"] = lite_path(embedder)
+    if int8_embedder is not None:
+      candidates["tflite_int8"] = lite_path(int8_embedder)
     outputs = {name: fn() for name, fn in candidates.items()}  # Warm-up.
     runs = harness.interleave(candidates, args.repeats)
     audio = args.clips * args.seconds
@@ -202,12 +229,22 @@ def run(args, argv=None):
       table[name]["speedup_vs_keras"] = harness.rounded(
           table[name]["x_real_time"] / table["keras"]["x_real_time"], 3)
     result["candidates"] = table
-    exports = [n for n in table if n != "keras"]
+    exports = [n for n in table if n not in ("keras", "tflite_int8")]
     fastest = max(exports, key=lambda n: table[n]["x_real_time"])
     result["fastest_export"] = fastest
     result["speedup_fastest_export"] = table[fastest]["speedup_vs_keras"]
     result["target_speedup"] = 1.3
     result["target_met"] = table[fastest]["speedup_vs_keras"] >= 1.3
+    if "tflite_int8" in table:
+      result["int8_target_speedup"] = 2.0
+      result["int8_target_met"] = (
+          table["tflite_int8"]["speedup_vs_keras"] >= 2.0)
+      # Quantized embeddings differ from the float ones by design: how far
+      # they point from them (cosine), not an absolute tolerance.
+      got, want = outputs["tflite_int8"], reference
+      table["tflite_int8"]["min_cosine_vs_saved_model"] = harness.rounded(
+          float(np.min(np.sum(got * want, 1) / (np.linalg.norm(
+              got, axis=1) * np.linalg.norm(want, axis=1)))), 4)
 
     growth = {"length": [], "batch": []}
     for kind, points in (("length", [(1, s) for s in args.growth_seconds]),
@@ -253,6 +290,9 @@ def parse(argv):
                       help="1 s windows per TFLite invoke (its input length)")
   parser.add_argument("--tflite_workers", type=int, default=2,
                       help="one-thread TFLite interpreters run in parallel")
+  parser.add_argument("--calibration", default=None, help="Audio the "
+                      "int8 model is calibrated on (default: "
+                      "../shared/realaudio/pool, else synthetic:64).")
   parser.add_argument("--output",
                       default=harness.default_output("embedding_extraction"))
   # Child mode (the long file).
@@ -267,7 +307,7 @@ def parse(argv):
 SMOKE_ARGS = ["--encoder=tiny", "--clips=2", "--seconds=2",
               "--clips_per_call=2", "--repeats=1", "--growth_seconds", "1",
               "2", "3", "--growth_batches", "1", "2", "3",
-              "--long_seconds=2"]
+              "--long_seconds=2", "--calibration=synthetic:8"]
 
 
 def main(argv=None):

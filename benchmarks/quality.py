@@ -247,12 +247,32 @@ def evaluate_run(name, method, args, options, tasks, log_path):
                                     options.tasks,
                                     workdir + "-embeddings.npz", log_path))
   rows[name] = scores
+  if options.tflite:
+    rows.update(deployed_rows(name, workdir, options, tasks, log_path))
   curve.append({"step": info["steps"], "cpu_seconds": info["cpu_seconds"],
                 "mean": mean(scores)})
   print(f"[{name}] {info['steps']} steps, {info['cpu_seconds'] / 60:.1f} "
         f"CPU-min: mean {mean(scores):.4f}", flush=True)
   info["curve"] = curve
   return rows, info
+
+
+def deployed_rows(name, workdir, options, tasks, log_path):
+  """The run's final model as users deploy it: the float TFLite model and
+  the full-integer one calibrated on the pool (common.export --tflite
+  --tflite_int8), each embedding the tasks through common.embed."""
+  export = os.path.join(workdir, "exports", "final")
+  run_tool(["common.export", f"--workdir={workdir}", f"--output={export}",
+            "--tflite", "--tflite_seconds=4", "--tflite_int8",
+            f"--calibration=files:{options.pool}"], log_path)
+  rows = {}
+  for kind, path in (("tflite", export + ".tflite"),
+                     ("int8", export + ".int8.tflite")):
+    rows[f"{name}_{kind}"] = probe_tasks(tasks, embed(
+        path, options.tasks, f"{export}-{kind}-embeddings.npz", log_path))
+    print(f"[{name}] {kind}: mean {mean(rows[f'{name}_{kind}']):.4f}",
+          flush=True)
+  return rows
 
 
 def time_to_quality(curve, level):
@@ -322,6 +342,9 @@ def parse_args(argv):
                       "(0: the final model only).")
   parser.add_argument("--no_random", action="store_true", help="Skip the "
                       "random-initialisation rows.")
+  parser.add_argument("--tflite", action="store_true", help="Also probe "
+                      "each run's float and int8 TFLite models (the int8 "
+                      "one calibrated on --pool).")
   parser.add_argument("--workdir", default=os.path.join(ROOT, "runs",
                                                         "quality"))
   parser.add_argument("--output", default=os.path.join(harness.RESULTS_DIR,

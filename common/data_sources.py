@@ -141,7 +141,7 @@ def _list_files(pattern, errors=None):
   return None, filesystem.glob(pattern)
 
 
-def _labelled_files(pattern, errors=None):
+def labelled_files(pattern, errors=None):
   """[(path, label name or None)] for a files: spec."""
   if pattern.lower().endswith(".csv"):
     base = os.path.dirname(filesystem.absolute(pattern))
@@ -162,7 +162,7 @@ def _labelled_files(pattern, errors=None):
 def files_bank(pattern, min_samples=1, progress=True):
   """Decodes every audio file of a files: spec into a ClipBank."""
   unlisted = []
-  labelled = _labelled_files(pattern, unlisted)
+  labelled = labelled_files(pattern, unlisted)
   label_names = sorted({l for _, l in labelled if l is not None})
   index = {name: i for i, name in enumerate(label_names)}
   bank = ClipBank([], np.zeros([0], np.int64), [], label_names)

@@ -150,18 +150,10 @@ def export_saved_model(encoder, path, sample_rate=16000, window_seconds=1.0,
 def export_workdir(workdir, output=None, weights=None):
   """Rebuilds a run's model from its config, loads its last checkpoint (or
   `weights`) and exports it; returns the SavedModel path."""
-  from common import callbacks  # The training side, not needed to serve.
-  from common import training
-  config = training.read_config(workdir)
+  from common import training  # The training side, not needed to serve.
   if output is None:
     paths.check_inside(workdir, ["saved_model"])
-  weights = weights or callbacks.latest_weights(
-      filesystem.join(workdir, "checkpoints"))
-  if weights is None:
-    raise FileNotFoundError(f"{workdir}: no checkpoint to export")
-  model = training.build_initialized_model(
-      training.load_method(config.method), config)
-  model.load_weights(weights)
+  config, model = training.restore_model(workdir, weights)
   from common import folder_lock
   # Into the workdir only while no training holds it.
   lock = (folder_lock.FolderLock(workdir, "export") if output is None
@@ -188,6 +180,16 @@ def main(argv):
                             tflite.default_output(path),
                             flags.FLAGS.tflite_seconds)
       print(f"TFLite model written to {lite}")
+    if flags.FLAGS.tflite_int8:
+      from common import tflite
+      if not flags.FLAGS.calibration:
+        raise ValueError("--tflite_int8 needs --calibration=files:DIR (a "
+                         "few hundred clips of your own audio)")
+      lite = tflite.convert(path, flags.FLAGS.tflite_int8_output or
+                            tflite.default_output(path, "int8"),
+                            flags.FLAGS.tflite_seconds,
+                            calibration=flags.FLAGS.calibration)
+      print(f"int8 TFLite model written to {lite}")
   except (ValueError, FileNotFoundError, state_files.WriteFailed,
           folder_lock.FolderBusy) as e:
     print(f"error: {e}", file=sys.stderr)
@@ -209,6 +211,13 @@ if __name__ == "__main__":
                     "TFLite flatbuffer (fixed input length).")
   flags.DEFINE_string("tflite_output", None, "TFLite file (default: the "
                       "SavedModel directory + .tflite).")
+  flags.DEFINE_bool("tflite_int8", False, "Also convert to a full-integer "
+                    "(int8) TFLite model, calibrated on --calibration.")
+  flags.DEFINE_string("calibration", None, "Audio the int8 model is "
+                      "calibrated on: files:DIR_OR_GLOB or files:LIST.csv "
+                      "(300 clips are used, a random crop of each).")
+  flags.DEFINE_string("tflite_int8_output", None, "int8 TFLite file "
+                      "(default: the SavedModel directory + .int8.tflite).")
   flags.DEFINE_float("tflite_seconds", None, "Input length of the TFLite "
                      "model (default: one window of the SavedModel).")
   app.run(main)

@@ -47,12 +47,98 @@ def _fixed_length_module(loaded, samples):
   return module
 
 
-def convert(saved_model, output, clip_seconds=None):
-  """Writes `output` (.tflite) from an embedding SavedModel; returns it."""
+def calibration_inputs(spec, samples, clips=300, seed=0):
+  """Representative inputs for full-integer quantization: `clips` random
+  files of a `files:DIR_OR_GLOB` or `files:LIST.csv` (or clips of
+  `synthetic[:N]`), each cut at a random offset to the model's `samples`
+  (zero-padded when shorter), as [1, samples] float32. Only those files
+  are decoded. They should be the user's own audio: activations are
+  scaled to what it produces. Unusable files are skipped."""
+  from common import data_sources  # Only int8 conversion reads audio.
+  kind, rest = data_sources.parse_spec(spec)
+  rng = np.random.default_rng(seed)
+  if kind == "synthetic":
+    waveforms = data_sources.load(spec).waveforms
+    waveforms = [waveforms[i] for i in rng.permutation(len(waveforms))]
+  elif kind == "files":
+    paths = [p for p, _ in data_sources.labelled_files(rest)]
+    waveforms = _decoded(paths, rng.permutation(len(paths)))
+  else:
+    raise ValueError(f"--calibration={spec}: expected files:DIR_OR_GLOB, "
+                     "files:LIST.csv or synthetic[:N]")
+  inputs = []
+  for waveform in waveforms:
+    waveform = np.asarray(waveform, np.float32)
+    if len(waveform) > samples:
+      start = rng.integers(0, len(waveform) - samples + 1)
+      waveform = waveform[start:start + samples]
+    inputs.append(np.pad(waveform, (0, samples - len(waveform)))[None])
+    if len(inputs) == clips:
+      break
+  if not inputs:
+    raise ValueError(f"--calibration={spec}: no usable audio")
+  return inputs
+
+
+def _full_integer(converter, float_flatbuffer, representative):
+  """The encoder in int8; the frontend and the window framing in float32.
+
+  The frontend cannot be int8: the level step divides by the window's
+  peak and RMS (int8 rounds a quiet window's to zero, and LiteRT's int8
+  division then fails), the waveform would keep 8 bits of a quiet sound,
+  and the mel energies span many decades before their logarithm. Its ops
+  (named under the Keras `frontend` layer), and the framing and averaging
+  around the encoder's call (outside the export's `cond`), are kept in
+  float32 by name with TFLite's QuantizationDebugger; every other op, the
+  encoder's convolutions, dense layers and pooling, runs on int8.
+  """
+  from tensorflow.lite.tools import flatbuffer_utils  # Reads every signature.
+  model = flatbuffer_utils.read_model_from_bytearray(
+      bytearray(float_flatbuffer))
+  float_nodes = set()
+  for graph in model.subgraphs:
+    for op in graph.operators:
+      for i in op.outputs:
+        name = graph.tensors[i].name
+        name = name.decode() if isinstance(name, bytes) else name
+        if "frontend" in name or not name.startswith("cond"):
+          float_nodes.add(name)
+  converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  converter.representative_dataset = representative
+  converter.target_spec.supported_ops = [
+      tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+  debugger = tf.lite.experimental.QuantizationDebugger(
+      converter=converter, debug_dataset=representative,
+      debug_options=tf.lite.experimental.QuantizationDebugOptions(
+          denylisted_nodes=sorted(float_nodes)))
+  return debugger.get_nondebug_quantized_model()
+
+
+def _decoded(paths, order):
+  """The waveforms of `paths` in `order`, skipping unusable files."""
+  from common import audio_io
+  for i in order:
+    try:
+      yield audio_io.read_audio(paths[i])
+    except audio_io.AudioError:
+      continue
+
+
+def convert(saved_model, output, clip_seconds=None, calibration=None):
+  """Writes `output` (.tflite) from an embedding SavedModel; returns it.
+
+  With `calibration` (a --data spec of the user's audio, or a list of
+  [1, samples] float32 inputs), the encoder is quantized to full integer:
+  int8 weights and activations, XNNPACK's quantized kernels; the frontend
+  stays float32 (`_full_integer` says why), float32 waveform in and
+  embedding out.
+  """
   loaded = tf.saved_model.load(saved_model)
   rate = int(loaded.sample_rate.numpy())
   samples = (int(round(clip_seconds * rate)) if clip_seconds
              else int(loaded.window_samples.numpy()))
+  if isinstance(calibration, str):
+    calibration = calibration_inputs(calibration, samples)
   module = _fixed_length_module(loaded, samples)
   staging = tempfile.mkdtemp(prefix="tflite-")
   try:
@@ -61,7 +147,23 @@ def convert(saved_model, output, clip_seconds=None):
         "window_embeddings": module.embed_windows.get_concrete_function()})
     converter = tf.lite.TFLiteConverter.from_saved_model(
         staging, signature_keys=["serving_default", "window_embeddings"])
-    flatbuffer = converter.convert()
+    if calibration is not None:
+      if not len(calibration):
+        raise ValueError("no calibration audio")
+
+      def representative():
+        for waveform in calibration:
+          for key in ("serving_default", "window_embeddings"):
+            yield key, {"waveform": np.asarray(waveform, np.float32)}
+
+    import warnings
+    with quiet.library_output(), warnings.catch_warnings():
+      # The converter's C++ progress lines, and the calibrator's own use of
+      # the deprecated tf.lite.Interpreter.
+      warnings.simplefilter("ignore")
+      flatbuffer = converter.convert()
+      if calibration is not None:
+        flatbuffer = _full_integer(converter, flatbuffer, representative)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   output = filesystem.absolute(output)
@@ -69,12 +171,14 @@ def convert(saved_model, output, clip_seconds=None):
   return output
 
 
-def default_output(saved_model):
-  """`runs/cola/saved_model` -> `runs/cola/saved_model.tflite`."""
+def default_output(saved_model, kind=""):
+  """`runs/cola/saved_model` -> `runs/cola/saved_model.tflite` (or
+  `.int8.tflite` for kind "int8")."""
+  suffix = f".{kind}.tflite" if kind else ".tflite"
   saved_model = os.fspath(saved_model)
   if filesystem.is_remote(saved_model):
-    return saved_model.rstrip("/") + ".tflite"
-  return os.path.normpath(saved_model) + ".tflite"
+    return saved_model.rstrip("/") + suffix
+  return os.path.normpath(saved_model) + suffix
 
 
 def interpreter(**kwargs):

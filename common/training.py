@@ -144,6 +144,26 @@ def build_initialized_model(method, config):
   return model
 
 
+def restore_model(workdir, weights=None, pretrained=True):
+  """(config, model) of a run's workdir: the model its config.json builds,
+  with every weight created and the last committed checkpoint (or the
+  `weights` file) loaded; `pretrained=False` leaves it initialised.
+
+  Raises:
+    FileNotFoundError: not a workdir, or no checkpoint to load.
+  """
+  config = read_config(workdir)
+  if pretrained:
+    weights = weights or callbacks_lib.latest_weights(
+        filesystem.join(workdir, "checkpoints"))
+    if weights is None:
+      raise FileNotFoundError(f"{workdir}: no checkpoint to load")
+  model = build_initialized_model(load_method(config.method), config)
+  if pretrained:
+    model.load_weights(weights)
+  return config, model
+
+
 def _worker_count(strategy):
   """Processes a MultiWorkerMirroredStrategy spans (0 for other ones)."""
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):

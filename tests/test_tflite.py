@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile
 import tensorflow as tf
 
 from common import hear
@@ -106,3 +107,58 @@ def test_export_cli_writes_saved_model_and_tflite(tmp_path_factory, tmp_path,
   got = interpreter(output + ".tflite").get_signature_runner(
       "serving_default")(waveform=x)["embedding"]
   np.testing.assert_allclose(got, want, atol=TOLERANCE, rtol=0)
+
+
+def test_int8_model_is_integer_inside_and_embeds_like_the_float_one(
+    saved, tmp_path, child_env):
+  """Full-integer conversion calibrated on audio files: float32 waveform
+  in and embedding out, the convolutions run on int8 tensors, and the
+  embeddings point where the float model's do."""
+  clips = tmp_path / "calibration"
+  clips.mkdir()
+  rng = np.random.default_rng(3)
+  t = np.arange(16000) / 16000
+  for i in range(12):
+    tone = np.sin(2 * np.pi * (150 + 60 * i) * t) * rng.uniform(0.1, 0.8)
+    soundfile.write(clips / f"{i}.wav", (tone + 0.02 * rng.standard_normal(
+        16000)).astype(np.float32), 16000)
+  path = str(tmp_path / "model.int8.tflite")
+  tflite.convert(saved, path, calibration=f"files:{clips}")
+  runner = interpreter(path)
+  serve = runner.get_signature_runner("serving_default")
+  assert serve.get_input_details()["waveform"]["dtype"] == np.float32
+  assert serve.get_output_details()["embedding"]["dtype"] == np.float32
+  tensors = {t["index"]: t for t in runner.get_tensor_details()}
+  convs = [op for op in runner._get_ops_details()  # pylint: disable=protected-access
+           if op["op_name"] == "CONV_2D"]
+  assert convs and all(tensors[op["inputs"][1]]["dtype"] == np.int8
+                       for op in convs)  # int8 weights,
+  assert all(tensors[op["inputs"][0]]["dtype"] == np.int8
+             for op in convs)  # and int8 activations.
+  float_model = tf.saved_model.load(saved).signatures["serving_default"]
+  x = np.stack([np.sin(2 * np.pi * f * t) * 0.5 for f in (180, 420, 900)]
+               ).astype(np.float32)
+  want = float_model(waveform=x)["embedding"].numpy()
+  got = np.concatenate([serve(waveform=w[None])["embedding"] for w in x])
+  cosine = np.sum(got * want, 1) / (np.linalg.norm(got, axis=1) *
+                                    np.linalg.norm(want, axis=1))
+  assert np.all(cosine > 0.9), cosine
+  # Silence and a quiet sound: the level step stays float, so neither
+  # divides by an int8 zero nor loses the sound to 8 bits.
+  assert np.all(np.isfinite(serve(waveform=0 * x[:1])["embedding"]))
+  quiet = serve(waveform=1e-4 * x[:1])["embedding"][0]
+  reference = float_model(waveform=1e-4 * x[:1])["embedding"].numpy()[0]
+  assert quiet @ reference / (np.linalg.norm(quiet) *
+                              np.linalg.norm(reference)) > 0.9
+  windows = runner.get_signature_runner("window_embeddings")
+  assert np.all(np.isfinite(windows(waveform=0 * x[:1])["embeddings"]))
+
+
+def test_int8_export_needs_calibration_audio(tmp_path, child_env):
+  workdir = seed_models.tiny_workdir(str(tmp_path))
+  result = subprocess.run(
+      [sys.executable, "-m", "common.export", f"--workdir={workdir}",
+       f"--output={tmp_path / 'sm'}", "--tflite_int8"], env=child_env,
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert "--tflite_int8 needs --calibration" in result.stderr
