@@ -36,6 +36,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 NAME = "multimodal_cost"
+# Target: the audio-visual step at `--target_resolution` (32 px) costs at
+# most this many audio-only steps (issue 13; it was 1.5 before).
+MAX_RELATIVE_COST = 1.3
 
 
 def fit_step_seconds(model, dataset, steps):
@@ -143,10 +146,10 @@ def run(args, argv=None):
   result["by_resolution"] = {"batch": args.batch, "rows": rows}
   at = {r["resolution"]: r["relative_to_audio_only"] for r in rows}
   result["target"] = {"resolution": args.target_resolution,
-                      "max_relative_cost": 1.5,
+                      "max_relative_cost": MAX_RELATIVE_COST,
                       "relative_cost": at.get(args.target_resolution)}
   if at.get(args.target_resolution) is not None:
-    result["target_met"] = at[args.target_resolution] <= 1.5
+    result["target_met"] = at[args.target_resolution] <= MAX_RELATIVE_COST
   del models
 
   # Cost against batch, at the target resolution.
@@ -186,7 +189,9 @@ def plot(result, path):
   left.plot(sizes, [r["relative_to_audio_only"] for r in rows], "o-",
             label="audio + video")
   left.axhline(1.0, color="gray", lw=1, label="audio only")
-  left.axhline(1.5, color="red", ls="--", lw=1, label="target at 32 px")
+  target = result["target"]
+  left.axhline(target["max_relative_cost"], color="red", ls="--", lw=1,
+               label=f"target at {target['resolution']} px")
   left.set_xscale("log", base=2)
   left.set_xticks(sizes, [str(s) for s in sizes])
   left.set_xlabel("video resolution (px, square)")

@@ -63,9 +63,13 @@ def audio_encoders(model, config):
   encoders = {}
   if model.mel_encoder is not None:
     encoders["multimodal log-mel"] = (
-        lambda x, training=False: model.encode_mel(x, training=training))
+        lambda x, training=False: model.encode_audio(
+            x, ("mel",), training=training)["mel"])
   if model.wave_encoder is not None:
-    encoders["multimodal waveform"] = model.wave_encoder
+    # Through the frontend's level step, as in training.
+    encoders["multimodal waveform"] = (
+        lambda x, training=False: model.encode_audio(
+            x, ("wave",), training=training)["wave"])
   return encoders
 
 
