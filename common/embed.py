@@ -5,8 +5,9 @@
 
 `--model` is a SavedModel, a training workdir, or a .tflite file from
 `python -m common.export --tflite --tflite_seconds=4` (windows go through
-parallel one-thread interpreters: 1.5x TensorFlow on a 2-core CPU, with
-the SavedModel's embeddings to 1e-5); `--input` a comma-separated
+parallel one-thread interpreters: 1.5x to 1.9x TensorFlow on a 2-core
+CPU, with the SavedModel's embeddings to 1e-5; `--tflite_int8` models are
+faster still); `--input` a comma-separated
 list of files, directories (searched recursively for audio files) and globs.
 For every usable file the output holds its clip embedding (the mean of its
 window embeddings: what the SavedModel's serving_default returns) and its
