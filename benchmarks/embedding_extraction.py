@@ -5,24 +5,24 @@ forward pass of the same model on the same 1 s windows, in the same run.
   python -m benchmarks.embedding_extraction   # -> results/embedding_extraction.json
 
 The model is COLA's paper encoder (log-mel frontend + EfficientNet-B0, random
-weights: speed does not depend on them), exported by common/export.py and
-converted by common/tflite.py (4 s input = 4 windows per invoke, XNNPACK).
+weights: speed does not depend on them), exported by common/serve/export.py and
+converted by common/serve/tflite.py (4 s input = 4 windows per invoke, XNNPACK).
 Paths:
   keras        Cola(...).predict_on_batch on the clips' 1 s windows (the
                baseline: what a user runs without exporting)
   saved_model  tf.saved_model.load(...).signatures["serving_default"] on
                the clips (it cuts the windows itself)
-  tflite       common.tflite.WindowEmbedder: 2 one-thread interpreters in
+  tflite       common.serve.tflite.WindowEmbedder: 2 one-thread interpreters in
                parallel, 4 consecutive 1 s windows per invoke, window
                embeddings averaged per clip
-  tflite_int8  the same with the full-integer model (common.tflite.convert
+  tflite_int8  the same with the full-integer model (common.serve.tflite.convert
                with calibration: 300 clips of --calibration, by default
                ../shared/realaudio/pool); its embeddings are compared by
                cosine with the SavedModel's
 x real time = seconds of audio embedded per wall second (both cores).
 Embeddings of each path are compared with the SavedModel's.
 The 1-hour file (a 16 kHz WAV) is embedded in a fresh process per path,
-read 60 s at a time (common/audio_stream.py) with windows batched 256 at a
+read 60 s at a time (common/io/audio_stream.py) with windows batched 256 at a
 time (common.embed for the SavedModel): peak RSS of that process, and its
 RSS with the model loaded before the file is read.
 Growth: the SavedModel on one clip of 10, 60, 300 s, and on 1, 4, 16 clips
@@ -83,19 +83,19 @@ def calibration_spec(args):
 
 def _child(args):
   """Embeds a long WAV with one path; prints a JSON line."""
-  from common import audio_stream
+  from common.io import audio_stream
   row = {"path_kind": args.child, "rss_start_mb": harness.current_rss_mb()}
   start = time.perf_counter()
   if args.child == "saved_model":
-    from common import embed
-    from common import embedding_model
-    model = embedding_model.EmbeddingModel(args.saved_model)
+    from common.eval import embed
+    from common.serve import loader
+    model = loader.EmbeddingModel(args.saved_model)
     row["rss_model_loaded_mb"] = harness.current_rss_mb()
     t0 = time.perf_counter()
     _, windows, _, seconds = embed.embed_file(model, args.wav)
   else:
     if args.child == "tflite":
-      from common import tflite
+      from common.serve import tflite
       embed_windows = tflite.WindowEmbedder(args.tflite,
                                             args.tflite_workers).embed
     else:
@@ -149,7 +149,7 @@ def long_file_memory(args, paths, tmp):
 
 def run(args, argv=None):
   result = harness.start(NAME, argv)
-  from common import export
+  from common.serve import export
   model = build_model(args.encoder)
   with tempfile.TemporaryDirectory() as tmp:
     paths = {"weights": os.path.join(tmp, "model.weights.h5"),
@@ -157,7 +157,7 @@ def run(args, argv=None):
     model.save_weights(paths["weights"])
     export.export_saved_model(model.embedding_model(), paths["saved_model"])
     try:
-      from common import tflite
+      from common.serve import tflite
       paths["tflite"] = tflite.convert(paths["saved_model"],
                                        os.path.join(tmp, "model.tflite"),
                                        args.tflite_windows)

@@ -5,7 +5,7 @@ per-example tf.signal and librosa, on the same 10 s clips.
 
 Candidates (COLA's feature: window 400, hop 160, FFT 1024, magnitude, 64 HTK
 mel bands 60-7800 Hz, log(clip(mel, 1e-5, 1e8))):
-  batched           common.frontend.LogMelSpectrogram on [batch, samples]
+  batched           common.models.frontend.LogMelSpectrogram on [batch, samples]
                     in one tf.function call (what the model runs)
   per_example_map   the authors' style: tf.signal on one clip at a time in
                     tf.data.map (num_parallel_calls=AUTOTUNE)
@@ -36,7 +36,7 @@ harness.quiet_tensorflow()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from common import frontend as frontend_lib  # noqa: E402
+from common.models import frontend as frontend_lib  # noqa: E402
 
 NAME = "frontend_throughput"
 P = dict(sample_rate=16000, window_length=400, hop_length=160,

@@ -7,7 +7,7 @@ tf.data.map), in examples (anchor + positive pairs) per CPU-second.
 Both pipelines read the same in-memory clips (10 s each by default, like
 AudioSet), cut two random 1 s crops, batch and prefetch. The authors'
 style also L2-normalises each clip first (the project's model levels each
-window instead, common/frontend.py), adds the positive's noise and computes
+window instead, common/models/frontend.py), adds the positive's noise and computes
 both crops' log-mels inside the same map; the project does both in the
 model, batched on the device (cola/model.py), so they are not host work.
 The training-step benchmark includes them on both sides. Shuffling is off in both (it costs the
@@ -35,11 +35,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import frontend_throughput  # noqa: E402
-from cola import data as cola_data  # noqa: E402
 from cola.configs import paper  # noqa: E402
-from common import data_sources  # noqa: E402
-from common import frontend as frontend_lib  # noqa: E402
-from common import waveform_ops  # noqa: E402
+from cola import data as cola_data  # noqa: E402
+from common.data import data_sources  # noqa: E402
+from common.data import waveform_ops  # noqa: E402
+from common.models import frontend as frontend_lib  # noqa: E402
 
 NAME = "input_pipeline"
 

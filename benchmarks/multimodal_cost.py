@@ -26,6 +26,7 @@ if __package__ in (None, ""):
       __file__))))
 
 from benchmarks import harness  # noqa: E402
+from common.train import method as method_lib
 
 harness.quiet_tensorflow()
 
@@ -84,7 +85,6 @@ def fixed_batch(model, batch, seed=0):
 
 
 def build(config_spec, resolution=None, audio_only=False, overrides=()):
-  from common import training
   from multimodal import method
   config = load_config(config_spec, overrides)
   config.mixing.enabled = False  # Mixing runs in tf.data, not in the step.
@@ -95,7 +95,7 @@ def build(config_spec, resolution=None, audio_only=False, overrides=()):
   if resolution is not None:
     config.resolution = resolution
   keras.utils.set_random_seed(0)
-  return training.build_initialized_model(method, config)
+  return method_lib.build_initialized_model(method, config)
 
 
 def time_models(models, batch, steps, repeats):

@@ -8,7 +8,7 @@ Three measurements over one synthetic corpus (H.264/AAC MP4, made once and
 kept in --corpus_dir):
   ffmpeg     `ffmpeg -i FILE -f null -`: decodes every audio and video frame
              and throws them away (the floor for any FFmpeg-based reader);
-  decode     multimodal.video.read_clips alone: PyAV decode, resample,
+  decode     common.io.media.read_clips alone: PyAV decode, resample,
              frame sampling and resizing, in this process;
   pipeline   multimodal.prepare.prepare on the DirectRunner (one worker):
              the above plus JPEG, Example encoding, shuffle and shard writes.
@@ -34,9 +34,9 @@ if __package__ in (None, ""):  # Run as a script: make the repo importable.
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import media_writer  # noqa: E402
+from common.io import media  # noqa: E402
 from multimodal import prepare  # noqa: E402
-from multimodal import video  # noqa: E402
+from tests import media_files  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                        "prepare.json")
@@ -62,7 +62,7 @@ def make_video(path, seconds, width, height, fps=25, rate=44100, seed=0):
       frame.pts = i
       out.mux(vstream.encode(frame))
     out.mux(vstream.encode())
-    media_writer.mux_audio(out, astream, np.stack([audio, audio]), rate)
+    media_files.mux_audio(out, astream, np.stack([audio, audio]), rate)
 
 
 def make_corpus(folder, count, seconds, width, height):
@@ -104,9 +104,9 @@ def rates(clips, wall, cpu):
 def run(args):
   paths = make_corpus(args.corpus_dir, args.files, args.seconds, args.width,
                       args.height)
-  settings = video.ClipSettings(clip_seconds=args.clip_seconds, fps=args.fps,
+  settings = media.ClipSettings(clip_seconds=args.clip_seconds, fps=args.fps,
                                 resolution=args.resolution)
-  clips = sum(len(video.read_clips(p, settings)) for p in paths)  # Warm-up.
+  clips = sum(len(media.read_clips(p, settings)) for p in paths)  # Warm-up.
   result = {
       "benchmark": "prepare_throughput",
       "command": " ".join([os.path.basename(sys.executable), "-m",
@@ -146,7 +146,7 @@ def run(args):
 
   def decode_only():
     for path in paths:
-      video.read_clips(path, settings)
+      media.read_clips(path, settings)
 
   result["decode"] = rates(clips, *best_of(args.repeats, decode_only))
 

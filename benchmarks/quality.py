@@ -19,7 +19,7 @@ initialisation row: the same command with `--config.total_steps=0` (the
 data statistics the model stores are measured, nothing is trained).
 
 The hand-made baselines are computed here from the same files, decoded
-with common.audio_io, at their own level (no normalisation), with COLA's
+with common.io.audio_io, at their own level (no normalisation), with COLA's
 log-mel (64 bands, 25 ms / 10 ms, log floor 1e-5):
   log-mel mean+std   the mean and std over frames of each band (128-d)
   MFCC+delta         20 MFCCs (tf.signal) and their frame deltas, mean and
@@ -79,7 +79,7 @@ def parse_run(spec):
 
 def task_clips(tasks_dir):
   """{task: {"train"|"test": [(path, label)]}} from TASK/SPLIT/LABEL/*."""
-  from common import data_sources
+  from common.io import audio_io
   tasks = {}
   for task in sorted(os.listdir(tasks_dir)):
     splits = {}
@@ -92,7 +92,7 @@ def task_clips(tasks_dir):
           for label in sorted(os.listdir(folder))
           if os.path.isdir(os.path.join(folder, label))
           for f in sorted(os.listdir(os.path.join(folder, label)))
-          if f.lower().endswith(data_sources.AUDIO_EXTENSIONS)]
+          if f.lower().endswith(audio_io.AUDIO_EXTENSIONS)]
     if len(splits) == 2 and splits["train"] and splits["test"]:
       tasks[task] = splits
   if not tasks:
@@ -134,8 +134,8 @@ def handmade_features(paths):
   """{baseline: {path: vector}} (module docstring)."""
   import numpy as np
   import tensorflow as tf
-  from common import audio_io
-  from common import frontend
+  from common.io import audio_io
+  from common.models import frontend
   log_mel = frontend.LogMelSpectrogram()
   projection = np.random.default_rng(0).standard_normal([64, 512]) / 8.0
   out = {name: {} for name in HANDMADE}

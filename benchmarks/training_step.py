@@ -13,7 +13,7 @@ are. Examples are anchor/positive pairs: one step of batch B puts 2B crops
 through the encoder, forward and backward.
 
   project   cola.model.Cola: the tf.data pipeline crops waveforms and the
-            model computes the batch's log-mel (common/frontend.py)
+            model computes the batch's log-mel (common/models/frontend.py)
             and adds the positives' noise, batched
   authors   the same encoder, head, bilinear similarity and loss, fed log-mels
             computed per example in tf.data.map, with the noise added per
@@ -38,6 +38,7 @@ if __package__ in (None, ""):
       __file__))))
 
 from benchmarks import harness  # noqa: E402
+from common.train import method as method_lib
 
 NAME = "training_step"
 
@@ -50,7 +51,6 @@ def _child(args):
   from benchmarks import input_pipeline
   from cola import model as cola_model
   from cola.configs import paper
-  from common import training
 
   batch, xla = args.batch, bool(args.xla)
   row = {"batch": batch, "xla": xla, "encoder": args.encoder,
@@ -84,14 +84,14 @@ def _child(args):
                                       1])))
       self.similarity(z, z)
 
-  class Method:  # training.build_initialized_model's plug-in interface.
+  class Method:  # trainer.build_initialized_model's plug-in interface.
     def __init__(self, cls):
       self.build_model = cls
 
   keras.utils.set_random_seed(0)
-  models = {"project": training.build_initialized_model(
+  models = {"project": method_lib.build_initialized_model(
                 Method(cola_model.Cola), config),
-            "authors": training.build_initialized_model(
+            "authors": method_lib.build_initialized_model(
                 Method(ColaOnLogMel), config)}
   datasets = {
       "project": input_pipeline.project_dataset(bank, config, batch),

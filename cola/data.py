@@ -2,7 +2,7 @@
 
 Anchor and positive are two independent random crops of a clip (zero-padded,
 centred, when the clip is shorter), at the clip's own level: the model's
-frontend scales every window to a fixed level (common/frontend.py), as the
+frontend scales every window to a fixed level (common/models/frontend.py), as the
 exported model does, so training and serving see the same thing. The
 positive's Gaussian noise and the log-mel are computed in the model,
 batched on the device (cola/model.py), so the host only slices arrays.
@@ -11,16 +11,16 @@ was done here (benchmarks/input_pipeline.py).
 
 With `mixing.enabled`, each anchor and each positive then gets a smaller
 share of another crop of the batch mixed in, each with its own partner and
-ratio (common/mixing.py, the multimodal method's example mixing): its
+ratio (common/data/mixing.py, the multimodal method's example mixing): its
 positive is still its own clip, but every candidate carries traces of
 another, which makes the contrastive task harder.
 """
 
 import tensorflow as tf
 
-from common import data_sources
-from common import mixing
-from common import waveform_ops
+from common.data import data_sources
+from common.data import mixing
+from common.data import waveform_ops
 
 
 def make_pair(audio, crop_samples):

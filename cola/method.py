@@ -1,4 +1,4 @@
-"""COLA's plug-in to the common training path (common/training.py)."""
+"""COLA's plug-in to the common training path (common/train/trainer.py)."""
 
 from cola import data
 from cola import model as model_lib

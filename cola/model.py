@@ -13,11 +13,11 @@ is free, and on the host it was most of the pipeline's cost.
 import keras
 import tensorflow as tf
 
-from common import encoders
-from common import frontend as frontend_lib
-from common import losses
-from common import mel_augment
-from common import waveform_ops
+from common.data import waveform_ops
+from common.models import encoders
+from common.models import frontend as frontend_lib
+from common.models import losses
+from common.models import mel_augment
 
 
 class Cola(keras.Model):

@@ -1,5 +1,5 @@
 """The shared training path, data, models, export and evaluation."""
 
-from common import quiet as _quiet
+from common.io import quiet as _quiet
 
 _quiet.apply()

@@ -6,12 +6,12 @@ the frames covering the same span, sampled at `fps` and `resolution` px:
    "has_video": float32 (0 for audio-only clips, whose frames are zeros)}
 The crop starts on a frame of the source, so picture and sound line up to
 the sample. Audio stays at the clip's own level: the model's frontend
-levels every window (common/frontend.py), as the exported model does.
-Batches are then mixed (common/mixing.py) when the config asks.
+levels every window (common/models/frontend.py), as the exported model does.
+Batches are then mixed (common/data/mixing.py) when the config asks.
 
 Sources, by `--data`:
   synthetic[:N]     the embedded default: N (512) procedurally generated
-                    clips (common/synthetic.py) with frames drawn from what
+                    clips (common/data/synthetic.py) with frames drawn from what
                     is heard; the same audio as COLA's synthetic source
   tfrecord:GLOB     shards written by `multimodal.prepare` (frames resized
                     and resampled in time to the config's resolution / fps)
@@ -30,17 +30,12 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from common import data_sources
-from common import mixing
-from common import synthetic
-from common import waveform_ops
-from multimodal import video
-
-# What `files:` picks up in a folder: the media `multimodal.prepare` reads.
-MEDIA_EXTENSIONS = data_sources.AUDIO_EXTENSIONS + (
-    ".mp4", ".m4v", ".webm", ".mkv", ".avi", ".mov", ".mpg", ".mpeg", ".flv",
-    ".wmv", ".3gp", ".ogv", ".ts", ".m4a", ".aac", ".wma")
-
+from common.data import data_sources
+from common.data import mixing
+from common.data import synthetic
+from common.data import tfrecord_source
+from common.data import waveform_ops
+from common.io import media
 
 def crop_samples(config):
   return int(round(config.crop_seconds * config.sample_rate))
@@ -111,7 +106,7 @@ def _media_files(pattern):
     for root, dirs, files in os.walk(pattern):
       dirs.sort()
       found.extend(os.path.join(root, f) for f in sorted(files)
-                   if f.lower().endswith(MEDIA_EXTENSIONS))
+                   if f.lower().endswith(media.MEDIA_EXTENSIONS))
     return found
   return sorted(glob.glob(pattern, recursive=True))
 
@@ -121,7 +116,7 @@ def files_av_bank(pattern, config, progress=True):
   paths = _media_files(pattern)
   if not paths:
     raise data_sources.NoUsableData(f"files:{pattern}: no media files found")
-  settings = video.ClipSettings(
+  settings = media.ClipSettings(
       sample_rate=config.sample_rate,
       clip_seconds=config.source_clip_seconds, fps=config.fps,
       resolution=config.resolution,
@@ -131,8 +126,8 @@ def files_av_bank(pattern, config, progress=True):
   for path in tqdm.tqdm(paths, desc="decoding media", disable=not progress,
                         unit="file"):
     try:
-      clips = video.read_clips(path, settings)
-    except video.MediaError as e:
+      clips = media.read_clips(path, settings)
+    except media.MediaError as e:
       bank.skipped.add(e)
       logging.warning("skipped %s", e)
       continue
@@ -160,7 +155,6 @@ def load(spec, config, split="train"):
   if kind == "files":
     return files_av_bank(rest, config), config.fps
   if kind == "tfrecord":
-    from common import tfrecord_source  # Imported only when used.
     source = tfrecord_source.TfrecordSource(
         rest, with_frames=True, min_samples=1, seed=config.seed)
     return source, float(source.settings.get("fps") or 0)

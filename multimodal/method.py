@@ -1,5 +1,5 @@
 """The multimodal method's plug-in to the common training path
-(common/training.py)."""
+(common/train/trainer.py)."""
 
 from multimodal import data
 from multimodal import model as model_lib

@@ -7,7 +7,7 @@ frames of the same span (a video CNN with temporal shifts). For every pair
 (waveform-log-mel, waveform-video, log-mel-video) with a non-zero weight,
 each side has its own projection head into that pair's space, and an
 InfoNCE loss (cosine similarity / temperature) scores every example against
-the whole global batch (common/losses.py). The loss is the weighted sum
+the whole global batch (common/models/losses.py). The loss is the weighted sum
 over pairs; each pair is one-way (first -> second) or symmetric.
 
 Called on a waveform batch, the model returns the audio representation
@@ -18,10 +18,10 @@ concatenated (`export_embedding`).
 import keras
 import tensorflow as tf
 
-from common import encoders
-from common import frontend as frontend_lib
-from common import losses
-from common import mel_augment
+from common.models import encoders
+from common.models import frontend as frontend_lib
+from common.models import losses
+from common.models import mel_augment
 
 MODALITIES = ("wave", "mel", "video")
 PAIRS = (("wave", "mel"), ("wave", "video"), ("mel", "video"))
@@ -123,7 +123,7 @@ class Multimodal(keras.Model):
 
   def encode_audio(self, waveform, formats, training=False):
     """{"wave"|"mel": h} for `formats`: both audio encoders see the
-    waveform after the frontend's level step (common/frontend.py); in
+    waveform after the frontend's level step (common/models/frontend.py); in
     training, log-mels are randomly re-cropped when the config asks."""
     levelled = self.frontend.level(waveform)
     h = {}

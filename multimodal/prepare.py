@@ -11,8 +11,8 @@
 list file (.txt: one path per line; .csv: `path[,label1;label2]`). Flags
 this program does not know are Beam pipeline options.
 
-Each input is decoded whole (multimodal/video.py), cut into clips and
-written as one tf.train.Example per clip (common/tfrecord_source.py). All
+Each input is decoded whole (common/io/media.py), cut into clips and
+written as one tf.train.Example per clip (common/data/tfrecord_source.py). All
 clips of an input go to shard `hash(path) % num_shards`, so the assignment
 is deterministic and a re-run knows, before decoding anything, which inputs
 belong to shards that already exist: those are not decoded again. A shard is
@@ -21,7 +21,7 @@ manifest is committed (manifests/<shard>.json: its inputs, clips, skips and
 the shard's size); a shard is done when it exists and its manifest lists
 exactly the inputs that map to it now, at its size, so a kill between the
 two writes it again, and adding or removing inputs rewrites just the shards
-concerned. One prepare at a time holds an output (common/folder_lock.py).
+concerned. One prepare at a time holds an output (common/io/folder_lock.py).
 Inputs that cannot be used are skipped and counted by reason; the run fails
 (exit 1) only when no input gave a clip.
 """
@@ -48,20 +48,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import tensorflow as tf
 import tqdm
 
-from common import audio_io
-from common import data_sources
-from common import filesystem
-from common import folder_lock
-from common import list_files
-from common import paths
-from common import state_files
-from common import tfrecord_source
-from multimodal import video
+from common.data import data_sources
+from common.data import tfrecord_source
+from common.io import audio_io
+from common.io import filesystem
+from common.io import folder_lock
+from common.io import list_files
+from common.io import media
+from common.io import paths
+from common.io import state_files
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".webm", ".mkv", ".avi", ".mov", ".mpg",
-                    ".mpeg", ".flv", ".wmv", ".3gp", ".ogv", ".ts")
-MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + data_sources.AUDIO_EXTENSIONS + (
-    ".m4a", ".aac", ".wma")
 LIST_EXTENSIONS = (".txt", ".csv", ".list", ".lst")
 MANIFESTS = "manifests"
 INPUTS_PER_SHARD = 256  # With --num_shards=0: ~128 MB shards of 10 s clips.
@@ -83,7 +79,7 @@ def shard_of(path, num_shards):
 
 
 def _read_list(list_path):
-  """A .csv (path[,label1;label2], common/list_files.py) or text (one path
+  """A .csv (path[,label1;label2], common/io/list_files.py) or text (one path
   per line) list of inputs."""
   base = os.path.dirname(list_path)
   if list_path.lower().endswith(".csv"):
@@ -111,7 +107,7 @@ def list_inputs(spec, folder_labels=False):
     unlisted = []
     for root, files in data_sources.walk_files(spec, unlisted):
       for name in files:
-        if not name.lower().endswith(MEDIA_EXTENSIONS):
+        if not name.lower().endswith(media.MEDIA_EXTENSIONS):
           ignored += 1
           continue
         path = filesystem.join(root, name)
@@ -192,7 +188,7 @@ class DecodeInputs(beam.DoFn):
     try:
       source = _open_input(path)
       try:
-        clips = video.read_clips(source, self.settings, path)
+        clips = media.read_clips(source, self.settings, path)
       finally:
         if hasattr(source, "close"):
           source.close()
@@ -250,7 +246,7 @@ class WriteShard(beam.DoFn):
       with tf.io.TFRecordWriter(tmp) as writer:
         for _, record in clips:
           writer.write(record)
-      tf.io.gfile.rename(tmp, final, overwrite=True)
+      filesystem.commit_file(tmp, final)
     manifest = {"shard": name, "clips": len(clips),
                 "bytes": tf.io.gfile.stat(final).length, "inputs": inputs}
     state_files.write_json_atomic(
@@ -438,7 +434,7 @@ def prepare(input_spec, output, settings=None, num_shards=0, jpeg_quality=90,
     NoUsableData: no input was found, or none gave a clip.
     ValueError: `output` was prepared with other settings.
   """
-  settings = settings or video.ClipSettings()
+  settings = settings or media.ClipSettings()
   start = time.time()
   inputs = list_inputs(input_spec, folder_labels)
   if not inputs:
@@ -534,7 +530,7 @@ flags.DEFINE_bool("progress", True, "Progress bar (DirectRunner only).")
 def main(argv):
   pipeline_args = argv[1:]
   try:
-    settings = video.ClipSettings(
+    settings = media.ClipSettings(
         sample_rate=FLAGS.sample_rate, clip_seconds=FLAGS.clip_seconds,
         fps=FLAGS.fps, resolution=FLAGS.resolution,
         min_clip_fraction=FLAGS.min_clip_fraction)

@@ -10,7 +10,7 @@ import os
 
 from absl import app
 
-from common import cli
+from common.train import cli
 
 _CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
 

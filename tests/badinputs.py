@@ -5,7 +5,7 @@
 mostly silence, which FLAC stores in about 100 KB. Each kind states what
 must happen to it:
 
-  files    through a `files:ROOT` source (common/data_sources.py):
+  files    through a `files:ROOT` source (common/data/data_sources.py):
            ("used", seconds), ("skip", reason) or ("absent", why): not an
            input of that source at all (not audio by its extension, a
            folder...), which is a choice, not a drop.
@@ -28,11 +28,11 @@ import av
 import numpy as np
 import soundfile
 
-from common import media_writer
-from multimodal import video
+from common.io import media
+from tests import media_files
 
 SECONDS = 6.0  # Usable files: one 10 s clip (a tail >= 5 s is kept).
-SETTINGS = video.ClipSettings(clip_seconds=10.0, fps=2.0, resolution=16,
+SETTINGS = media.ClipSettings(clip_seconds=10.0, fps=2.0, resolution=16,
                               min_clip_fraction=0.5)
 LONG_SECONDS = 3600
 READ_PERMISSIONS_ENFORCED = os.geteuid() != 0
@@ -177,7 +177,7 @@ def media(video_codec="libx264", audio_codec="aac", seconds=SECONDS,
       if audio_codec and audio_packets:
         x = signal if signal is not None else tone(
             audio_seconds or seconds, rate, channels)
-        media_writer.mux_audio(out, astream, x.T, rate)
+        media_files.mux_audio(out, astream, x.T, rate)
   return ascii_named(write)
 
 

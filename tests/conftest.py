@@ -12,7 +12,7 @@ if ROOT not in sys.path:
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from common import distribute  # noqa: E402
+from common.train import distribute  # noqa: E402
 
 distribute.split_cpu(2)
 

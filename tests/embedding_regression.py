@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from common import export
+from common.serve import export
 from tests import seed_models
 
 PATH = os.path.join(os.path.dirname(__file__), "fixtures",

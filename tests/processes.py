@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from common import callbacks
+from common.train import callbacks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

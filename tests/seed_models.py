@@ -1,7 +1,7 @@
 """Small real models for the downstream-tool tests, built once per session.
 
 The seed model is COLA's tiny config initialised from seed 0 (no training),
-exported with common/export.py; the tiny workdir is a real 4-step COLA run.
+exported with common/serve/export.py; the tiny workdir is a real 4-step COLA run.
 Both are cached under pytest's session temp directory, so every test file
 that asks gets the same files.
 """
@@ -10,10 +10,10 @@ import os
 
 import keras
 
-from cola import model as cola_model
 from cola.configs import tiny
-from common import export
-from common import training
+from cola import model as cola_model
+from common.serve import export
+from common.train import trainer
 
 
 def seed_model(seed=0):
@@ -36,5 +36,5 @@ def tiny_workdir(base_dir):
   """A finished 4-step COLA tiny run (config.json, checkpoints, SavedModel)."""
   path = os.path.join(base_dir, "tiny_workdir")
   if not os.path.exists(os.path.join(path, "train_summary.json")):
-    training.train(tiny.get_config(), workdir=path, verbose=0)
+    trainer.train(tiny.get_config(), workdir=path, verbose=0)
   return path

@@ -9,21 +9,21 @@ negatives, one-way softmax cross-entropy); the recipe is the one measured
 to learn on real audio in a CPU budget (docs/quality.md): the `audio_cnn`
 encoder (frequency kept to the end, statistics pooled over time), each
 window levelled to unit RMS and its log-mel standardised with the
-training data's statistics (common/frontend.py), cosine similarity at
+training data's statistics (common/models/frontend.py), cosine similarity at
 temperature 0.1, Adam 3e-4, and harder positives (example mixing, random
 resized crops). `cola/configs/paper.py` is the paper's model and recipe.
 """
 
 import ml_collections
 
-from common import mel_augment
-from common import mixing
-from common import run_config
+from common.data import mixing
+from common.models import mel_augment
+from common.train import run_config
 
 
 def get_config():
   # Seed, data, optimisation, checkpoints, precision, crops, frontend and
-  # export windows: common/run_config.py (the README lists every value).
+  # export windows: common/train/run_config.py (the README lists every value).
   c = run_config.base_config("cola")
   c.learning_rate = 3e-4      # Adam; 1e-3 undoes what random init gives
   c.total_steps = 400
@@ -37,7 +37,7 @@ def get_config():
   c.random_resized_crop = mel_augment.random_resized_crop_config(
       enabled=True)
   # Model.
-  c.encoder = "audio_cnn"     # see common/encoders.py
+  c.encoder = "audio_cnn"     # see common/models/encoders.py
   c.encoder_kwargs = ml_collections.ConfigDict(dict(
       width=(16, 32, 64), blocks=3, dense_dim=1024, dense_layers=2,
       pooling="mean+max,std"))

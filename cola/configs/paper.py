@@ -7,7 +7,7 @@ augmentation than the positive's noise.
 """
 
 from cola.configs import default
-from common import run_config
+from common.train import run_config
 
 
 def get_config():

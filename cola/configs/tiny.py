@@ -1,7 +1,7 @@
 """A few steps of a very small COLA model: for tests and smoke runs."""
 
 from cola.configs import default
-from common import run_config
+from common.train import run_config
 
 
 def get_config():

@@ -16,14 +16,14 @@ explains every value and its reason.
 
 import ml_collections
 
-from common import mel_augment
-from common import mixing
-from common import run_config
+from common.data import mixing
+from common.models import mel_augment
+from common.train import run_config
 
 
 def get_config():
   # Seed, data, optimisation, checkpoints, precision, crop, log-mel and
-  # export windows: common/run_config.py (docs/multimodal.md lists every
+  # export windows: common/train/run_config.py (docs/multimodal.md lists every
   # value).
   c = run_config.base_config("multimodal")
   c.learning_rate = 3e-4      # Adam
@@ -33,7 +33,7 @@ def get_config():
   c.resolution = 32           # side of the square frames, px
   c.source_clip_seconds = 10.0  # files: media are cut into clips this long
   c.mel_crop = "independent"  # the log-mel's own window; or aligned
-  # Encoders, by name (common/encoders.py and friends).
+  # Encoders, by name (common/models/encoders.py and friends).
   c.mel_encoder = "audio_cnn"  # or tiny, efficientnet_b0, resnet50
   c.mel_encoder_kwargs = ml_collections.ConfigDict(dict(
       width=(16, 32, 64), blocks=3, dense_dim=1024, dense_layers=2,

@@ -1,6 +1,6 @@
 """A few steps of a very small multimodal model: for tests and smoke runs."""
 
-from common import run_config
+from common.train import run_config
 from multimodal.configs import default
 
 

@@ -1,0 +1,114 @@
+"""The flags and error handling every training command shares."""
+
+import os
+import re
+import sys
+
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+import tensorflow as tf
+
+from common.data import data_sources
+from common.io import folder_lock
+from common.io import state_files
+from common.train import callbacks
+from common.train import distribute
+from common.train import trainer
+
+FLAGS = flags.FLAGS
+
+# Errors that are the user's input or machine, reported in one line.
+USER_ERRORS = (distribute.StrategyError, data_sources.NoUsableData,
+               callbacks.TrainingDiverged, folder_lock.FolderBusy,
+               state_files.WriteFailed, trainer.DamagedInput, ValueError,
+               FileNotFoundError)
+# How a dead or unreachable worker surfaces in the others' collective ops
+# (a reset connection at once; a frozen one when the coordination service
+# misses its heartbeats, about 10 s here).
+CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                  tf.errors.AbortedError)
+
+
+def _cause(error):
+  """The lines of a TensorFlow error that say what happened (its message
+  starts with the graph's stack), as one line."""
+  lines = []
+  for line in str(error.message).splitlines():
+    line = re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip()  # {{node ...}}
+    if line and not line.startswith(("Graph execution error", "Detected at",
+                                     "File ", "[[", "<stack")):
+      lines.append(line)
+  if not lines:
+    return type(error).__name__
+  if lines[0].endswith(":") and len(lines) > 1:  # "...unhealthy: <tasks>"
+    return f"{lines[0]} {lines[1]}"
+  return lines[0]
+
+
+def define_train_flags(default_config, default_workdir):
+  config_flags.DEFINE_config_file(
+      "config", default_config, "Config file (a Python file with "
+      "get_config()); override values with --config.KEY=VALUE.")
+  flags.DEFINE_string("data", None, "Data source: synthetic[:N], "
+                      "files:DIR_OR_GLOB, files:LIST.csv, tfds:NAME[:SPLIT], "
+                      "tfrecord:DIR_OR_GLOB (shards of multimodal.prepare). "
+                      "Default: the config's `data`.")
+  flags.DEFINE_enum("strategy", "cpu", list(distribute.STRATEGIES),
+                    "tf.distribute strategy.")
+  flags.DEFINE_string("workdir", default_workdir, "Where checkpoints, logs, "
+                      "the SavedModel and summaries go. Rerunning the same "
+                      "command resumes from the last checkpoint.")
+  flags.DEFINE_integer("cpu_devices", 2, "Logical CPU devices for "
+                       "--strategy=mirrored on a machine without GPUs.")
+  flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+
+
+def parse_flags(argv):
+  """absl's parser, with a `--config.KEY=VALUE` that names no key or does
+  not parse as the key's type reported in one line (exit 2), not as a
+  traceback from ml_collections."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e} (--helpfull lists the flags)", file=sys.stderr)
+    sys.exit(2)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    overrides = " ".join(a for a in argv[1:] if a.startswith("--config."))
+    why = (f"no config key {str(e).strip(chr(34) + chr(39))!r}" if isinstance(
+        e, (AttributeError, KeyError)) else str(e))
+    print(f"error: cannot apply {overrides or '--config'}: {why} (the "
+          "README's config table lists the keys)", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_training(_):
+  try:
+    summary = trainer.train(
+        FLAGS.config, data_spec=FLAGS.data, strategy_name=FLAGS.strategy,
+        workdir=FLAGS.workdir, cpu_devices=FLAGS.cpu_devices, tpu=FLAGS.tpu,
+        verbose=1 if sys.stdout.isatty() else 2)
+  except USER_ERRORS as e:
+    logging.error("%s", e)
+    print(f"error: {e}", file=sys.stderr)
+    if isinstance(e, state_files.WriteFailed):
+      # HDF5 keeps a file whose write failed half-open and crashes the
+      # interpreter's shutdown on it (a segfault after the error line):
+      # everything this process wrote is flushed, so it ends here.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(1)
+    sys.exit(1)
+  except CLUSTER_ERRORS as e:
+    if FLAGS.strategy != "multi_worker":
+      raise
+    message = (f"a worker of the cluster failed or cannot be reached "
+               f"({type(e).__name__}: {_cause(e)}); start every worker again "
+               "with the same command to resume from the last checkpoint")
+    logging.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+  metrics = ", ".join(f"{k}={v:.4f}" for k, v in
+                      summary["final_metrics"].items())
+  print(f"done: {summary['steps']} steps ({metrics or 'already complete'}); "
+        f"SavedModel at {summary['saved_model']}")
