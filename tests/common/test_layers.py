@@ -13,6 +13,8 @@ dependencies).
 
 import ast
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 
@@ -155,6 +157,25 @@ def test_every_library_module_has_a_layer():
   # Only the commands (and HEAR's module name) sit above the layers.
   assert loose == ["__init__.py", "embed.py", "evaluate.py", "export.py",
                    "hear.py"]
+
+
+def test_no_source_file_is_ignored_by_git():
+  """An ignored module works here but is missing from every clean clone.
+
+  `.gitignore` once held `eval/`, which silently kept
+  common/eval/__init__.py out of the repository: the tree worked on the
+  machine that wrote it and CI's clean clone failed.
+  """
+  if shutil.which("git") is None or not (ROOT / ".git").exists():
+    pytest.skip("not a git checkout")
+  sources = [str(p.relative_to(ROOT))
+             for package in LIBRARY + OUTSIDE
+             for p in (ROOT / package).rglob("*.py")
+             if "__pycache__" not in p.parts]
+  ignored = subprocess.run(
+      ["git", "check-ignore", "--no-index", "--stdin"], cwd=ROOT,
+      input="\n".join(sources), capture_output=True, text=True).stdout
+  assert not ignored.split(), f"git ignores these sources: {ignored}"
 
 
 def _write(root, name, text):
