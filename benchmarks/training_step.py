@@ -72,10 +72,10 @@ def _child(args):
     def level(self, log_mel):
       return log_mel  # Its pipeline normalised the clip.
 
-    def encode_levelled(self, log_mel, training=False):
+    def encode_levelled(self, log_mel, training=False, seed=None):
       return self.encoder(log_mel, training=training)
 
-    def add_noise(self, positives):
+    def add_noise(self, positives, seed=None):
       return positives  # Its pipeline added the noise to the waveform.
 
     def initialize(self):
@@ -138,7 +138,7 @@ def _child(args):
 
     def step(anchors, positives):
       with tf.GradientTape() as tape:
-        loss, _ = model.contrastive_step(anchors, positives, True)
+        loss, _ = model.loss_step((anchors, positives), True)
       return loss, tape.gradient(loss, model.trainable_variables)
 
     graph = tf.function(step).get_concrete_function(spec, spec).graph

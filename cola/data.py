@@ -23,34 +23,44 @@ from common.data import mixing
 from common.data import waveform_ops
 
 
-def make_pair(audio, crop_samples):
-  """Two random crops of the clip (noise comes later, in the model)."""
-  return (waveform_ops.random_crop(audio, crop_samples),
-          waveform_ops.random_crop(audio, crop_samples))
+def make_pair(audio, crop_samples, seeds=(None, None)):
+  """Two random crops of the clip (noise comes later, in the model);
+  `seeds`: one stateless seed per crop, or Nones for stateful draws."""
+  return (waveform_ops.random_crop(audio, crop_samples, seeds[0]),
+          waveform_ops.random_crop(audio, crop_samples, seeds[1]))
 
 
-def mix_pairs(anchors, positives, config):
+def mix_pairs(anchors, positives, config, seed=None):
   """Example mixing of a batch of pairs, anchors and positives apart."""
   mixed = mixing.mix_batch({"anchor": anchors, "positive": positives},
-                           config)
+                           config, seed=seed)
   return mixed["anchor"], mixed["positive"]
 
 
 def pair_dataset(source, config, batch_size, shuffle=True):
   """Infinite batched (anchors, positives) from a data source."""
   crop_samples = int(config.crop_seconds * config.sample_rate)
-  ds = source.dataset()
+  # Repeated, then shuffled: the shuffle draws its order once per iterator
+  # (a shuffle inside the repeat reshuffles every epoch from a seed state
+  # that every iterator of the dataset shares, so the training iterator's
+  # order would depend on how far the `adapt` iterator had read ahead).
+  ds = source.dataset().repeat()
   if shuffle:
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
-  ds = ds.repeat().map(
-      lambda x: make_pair(x["audio"], crop_samples),
+  # Every draw from (seed, element index): the same seed gives the same
+  # crops and partners in any process (waveform_ops.element_seeds).
+  ds = ds.enumerate().map(
+      lambda i, x: make_pair(x["audio"], crop_samples, waveform_ops.
+                             element_seeds(config.seed, i, 2)),
       num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=True)
   mix = config.get("mixing")
   if mix is not None and mix.enabled:
     mixing.check_config(mix, known=("anchor", "positive"))
-    ds = ds.map(lambda a, p: mix_pairs(a, p, mix),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.enumerate().map(
+        lambda i, pair: mix_pairs(*pair, mix, waveform_ops.element_seeds(
+            config.seed + 1, i, 1)[0]),
+        num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 

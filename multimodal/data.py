@@ -162,13 +162,16 @@ def load(spec, config, split="train"):
                    "tfrecord: or files: sources (it needs video)")
 
 
-def aligned_crop(audio, frames, source_fps, config):
+def aligned_crop(audio, frames, source_fps, config, seed=None):
   """A random crop of sound and the frames of the same span.
 
   Returns (audio [crop samples], frames uint8 [F, R, R, 3], has_video).
   The start is a frame of the source; a clip shorter than the crop is
-  zero-padded at the end (its last frame repeats).
+  zero-padded at the end (its last frame repeats). `seed`: a stateless
+  seed (waveform_ops.element_seeds), or None for stateful draws.
   """
+  frame_seed, sample_seed = (None, None) if seed is None else tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2))
   samples, count = crop_samples(config), crop_frames(config)
   size = config.resolution
   length = tf.shape(audio)[0]
@@ -177,18 +180,18 @@ def aligned_crop(audio, frames, source_fps, config):
   rate = float(config.sample_rate)
   if source_fps:
     span = int(np.ceil(config.crop_seconds * source_fps - 1e-6))
-    first = tf.random.uniform(
-        [], 0, tf.maximum(available - span, 0) + 1, dtype=tf.int32)
+    first = waveform_ops.random_integer(
+        tf.maximum(available - span, 0) + 1, frame_seed)
     start = tf.cast(tf.round(tf.cast(first, tf.float32) * rate / source_fps),
                     tf.int32)
-    random_start = tf.random.uniform(
-        [], 0, tf.maximum(length - samples, 0) + 1, dtype=tf.int32)
+    random_start = waveform_ops.random_integer(
+        tf.maximum(length - samples, 0) + 1, sample_seed)
     start = tf.where(has_video, tf.minimum(start, tf.maximum(
         length - samples, 0)), random_start)
   else:
     first = tf.constant(0)
-    start = tf.random.uniform(
-        [], 0, tf.maximum(length - samples, 0) + 1, dtype=tf.int32)
+    start = waveform_ops.random_integer(
+        tf.maximum(length - samples, 0) + 1, sample_seed)
   window = audio[start:start + samples]
   window = tf.pad(window, [[0, samples - tf.shape(window)[0]]])
   window.set_shape([samples])
@@ -214,28 +217,35 @@ def av_dataset(source, source_fps, config, batch_size, shuffle=True,
                mix=True):
   """Infinite batches of aligned crops, mixed when `mix` and the config
   say so."""
-  ds = source.dataset()
+  # Repeated, then shuffled: the shuffle draws its order once per iterator
+  # (a shuffle inside the repeat reshuffles every epoch from a seed state
+  # that every iterator of the dataset shares, so the training iterator's
+  # order would depend on how far the `adapt` iterator had read ahead).
+  ds = source.dataset().repeat()
   if shuffle:
     ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
 
   independent = mel_crop(config) == "independent"
 
-  def crop(x):
+  def crop(index, x):
+    # Every draw from (seed, element index): the same in any process.
+    crop_seed, mel_seed = waveform_ops.element_seeds(config.seed, index, 2)
     audio, frames, has_video = aligned_crop(
-        x["audio"], x["frames"], source_fps, config)
+        x["audio"], x["frames"], source_fps, config, crop_seed)
     out = {"audio": audio, "frames": frames, "has_video": has_video}
     if independent:
-      out["mel_audio"] = waveform_ops.random_crop(x["audio"],
-                                                  crop_samples(config))
+      out["mel_audio"] = waveform_ops.random_crop(
+          x["audio"], crop_samples(config), mel_seed)
     return out
 
-  ds = ds.repeat().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=True)
   if mix and config.mixing.enabled:
     mixing.check_config(config.mixing, known=MIXABLE)
-    ds = ds.map(lambda b: mixing.mix_batch(
-        b, config.mixing, has_content={"frames": b["has_video"] > 0}),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.enumerate().map(lambda i, b: mixing.mix_batch(
+        b, config.mixing, has_content={"frames": b["has_video"] > 0},
+        seed=waveform_ops.element_seeds(config.seed + 1, i, 1)[0]),
+                            num_parallel_calls=tf.data.AUTOTUNE)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 

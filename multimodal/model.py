@@ -18,10 +18,10 @@ concatenated (`export_embedding`).
 import keras
 import tensorflow as tf
 
+from common.data import waveform_ops
 from common.models import encoders
-from common.models import frontend as frontend_lib
+from common.models import learner
 from common.models import losses
-from common.models import mel_augment
 
 MODALITIES = ("wave", "mel", "video")
 PAIRS = (("wave", "mel"), ("wave", "video"), ("mel", "video"))
@@ -61,7 +61,7 @@ class ProjectionHead(keras.layers.Layer):
     return self.output_layer(h)
 
 
-class Multimodal(keras.Model):
+class Multimodal(learner.Learner):
   """Waveform [batch, samples] -> audio embedding h [batch, D].
 
   Trains on batches {"audio": [n, samples], "frames": uint8 [n, F, R, R,
@@ -69,31 +69,26 @@ class Multimodal(keras.Model):
   """
 
   def __init__(self, config, **kwargs):
-    super().__init__(**kwargs)
-    self.config = config
     if config.export_embedding not in EXPORTS:
       raise ValueError(f"export_embedding={config.export_embedding!r}: "
                        f"expected one of {', '.join(EXPORTS)}")
-    self.pairs = active_pairs(config)
+    pairs = active_pairs(config)
+    super().__init__(config, ["loss"] + [
+        f"{pair_name(pair)}_{value}" for pair in pairs
+        for value in ("loss", "accuracy")], **kwargs)
+    self.pairs = pairs
     used = {m for p in self.pairs for m in p}
     if config.export_embedding in ("mel", "concat"):
       used.add("mel")
     if config.export_embedding in ("wave", "concat"):
       used.add("wave")
-    self.crop_samples = int(round(config.crop_seconds * config.sample_rate))
-    self.crop_frames = int(round(config.crop_seconds * config.fps))
-    self.frontend = frontend_lib.from_config(config.frontend)
-    self.resized_crop = config.get(
-        "random_resized_crop", mel_augment.random_resized_crop_config())
-    mel_augment.check_config(self.resized_crop)
-    frames = frontend_lib.num_frames(
-        self.crop_samples, config.frontend.window_length,
-        config.frontend.hop_length)
+    self.crop_frames = waveform_ops.seconds_to_samples(config.crop_seconds,
+                                                       config.fps)
     # Only the encoders some loss or the export uses are built.
     self.mel_encoder = self.wave_encoder = self.video_encoder = None
     if "mel" in used:
       self.mel_encoder = encoders.build(
-          config.mel_encoder, (frames, config.frontend.mel_bands, 1),
+          config.mel_encoder, self.log_mel_shape,
           **config.mel_encoder_kwargs)
     if "wave" in used:
       self.wave_encoder = encoders.build(
@@ -110,16 +105,21 @@ class Multimodal(keras.Model):
             config.head_hidden_dim, config.embedding_dim,
             name=f"head_{pair_name(pair)}_{m}")
         for pair in self.pairs for m in pair}
-    self.loss_tracker = keras.metrics.Mean(name="loss")
-    self.pair_trackers = {
-        pair_name(pair): [keras.metrics.Mean(name=f"{pair_name(pair)}_loss"),
-                          keras.metrics.Mean(
-                              name=f"{pair_name(pair)}_accuracy")]
-        for pair in self.pairs}
 
-  def embedding_model(self):
-    """Waveform windows -> h: the audio side that is exported."""
-    return self
+  def embedding_encoders(self):
+    export = self.config.export_embedding
+    return (self.mel_encoder if export in ("mel", "concat") else None,
+            self.wave_encoder if export in ("wave", "concat") else None)
+
+  def example_batch(self):
+    size = self.config.resolution
+    return {"audio": tf.zeros([2, self.crop_samples]),
+            "frames": tf.zeros([2, self.crop_frames, size, size, 3],
+                               tf.uint8),
+            "has_video": tf.ones([2])}
+
+  def adapt_waveforms(self, batch):
+    return batch["audio"]
 
   def encode_audio(self, waveform, formats, training=False):
     """{"wave"|"mel": h} for `formats`: both audio encoders see the
@@ -130,20 +130,10 @@ class Multimodal(keras.Model):
     if "wave" in formats:
       h["wave"] = self.wave_encoder(levelled, training=training)
     if "mel" in formats:
-      log_mels = self.frontend.features(levelled)
-      if training:
-        log_mels = mel_augment.random_resized_crop(log_mels,
-                                                   self.resized_crop)
+      log_mels = self.augment_log_mels(self.frontend.features(levelled),
+                                       training)
       h["mel"] = self.mel_encoder(log_mels, training=training)
     return h
-
-  def call(self, waveform, training=False):
-    export = self.config.export_embedding
-    h = self.encode_audio(
-        waveform, ("mel", "wave") if export == "concat" else (export,),
-        training=training)
-    return tf.concat([h["mel"], h["wave"]], -1) if export == "concat" else (
-        h[export])
 
   def encode(self, batch, training=False):
     """Every modality the losses use: {"wave"|"mel"|"video": h}."""
@@ -159,34 +149,13 @@ class Multimodal(keras.Model):
           tf.cast(batch["frames"], tf.float32), training=training)
     return h
 
-  def adapt(self, dataset):
-    """Measures the frontend's standardisation on the audio of the first
-    training batches (`frontend.standardize_examples` clips)."""
-    self.frontend.adapt_on_batches(
-        (batch["audio"] for batch in dataset),
-        int(self.config.frontend.get("standardize_examples", 0)))
-
-  def build(self, input_shape):
-    # Sub-layers build on their first call; initialize() makes that call.
-    self.built = True
-
-  def initialize(self):
-    """Creates every weight with one eager call on zeros."""
-    self(tf.zeros([2, self.crop_samples]))
-    size = self.config.resolution
-    h = self.encode({
-        "audio": tf.zeros([2, self.crop_samples]),
-        "frames": tf.zeros([2, self.crop_frames, size, size, 3], tf.uint8)})
-    for name, head in self.heads.items():
-      head(h[name.split("/")[1]])
-    self.frontend.build([None, self.crop_samples])
-
-  def contrastive_step(self, batch, training):
-    """Weighted loss (this replica's, unscaled) and per-pair (loss, acc)."""
+  def loss_step(self, batch, training):
+    """Weighted loss (this replica's, unscaled) and each pair's loss and
+    accuracy ("wave_mel_loss", "wave_mel_accuracy", ...)."""
     h = self.encode(batch, training)
     weights = dict(self.config.pair_weights)
     total = 0.0
-    per_pair = {}
+    values = {}
     for pair in self.pairs:
       first, second = pair
       name = pair_name(pair)
@@ -196,30 +165,6 @@ class Multimodal(keras.Model):
       loss, accuracy = losses.pair_nce(
           z_first, z_second, self.config.temperature, self.config.symmetric,
           self.config.global_negatives, mask)
-      per_pair[name] = (loss, accuracy)
+      values[f"{name}_loss"], values[f"{name}_accuracy"] = loss, accuracy
       total += weights[name] * loss
-    return total, per_pair
-
-  def train_step(self, data):
-    with tf.GradientTape() as tape:
-      loss, per_pair = self.contrastive_step(data, True)
-      scaled = self.optimizer.scale_loss(losses.scale_for_replicas(loss))
-    gradients = tape.gradient(scaled, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-    return self._update_metrics(loss, per_pair)
-
-  def test_step(self, data):
-    return self._update_metrics(*self.contrastive_step(data, False))
-
-  def _update_metrics(self, loss, per_pair):
-    self.loss_tracker.update_state(loss)
-    for name, (pair_loss, accuracy) in per_pair.items():
-      loss_tracker, accuracy_tracker = self.pair_trackers[name]
-      loss_tracker.update_state(pair_loss)
-      accuracy_tracker.update_state(accuracy)
-    return {m.name: m.result() for m in self.metrics}
-
-  @property
-  def metrics(self):
-    return [self.loss_tracker] + [
-        m for pair in self.pairs for m in self.pair_trackers[pair_name(pair)]]
+    return total, values

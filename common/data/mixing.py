@@ -65,29 +65,48 @@ def check_config(config, known=None):
         f"[{config.min_ratio}, {config.max_ratio}]")
 
 
-def partner_indices(batch_size):
-  """For each example, another example of the batch (never itself)."""
-  shift = tf.random.uniform([batch_size], 1, tf.maximum(batch_size, 2),
-                            dtype=tf.int32)
+def _seeds(seed, count):
+  """`count` stateless seeds from `seed`, or Nones (stateful draws)."""
+  if seed is None:
+    return [None] * count
+  return tf.unstack(tf.random.experimental.stateless_split(seed, count))
+
+
+def _uniform(shape, seed, low=0.0, high=1.0, dtype=tf.float32):
+  if seed is None:
+    return tf.random.uniform(shape, low, high, dtype=dtype)
+  return tf.random.stateless_uniform(shape, seed, low, high, dtype=dtype)
+
+
+def partner_indices(batch_size, seed=None):
+  """For each example, another example of the batch (never itself);
+  `seed`: a stateless seed ([2] ints), or None for a stateful draw."""
+  shift = _uniform([batch_size], seed, 1, tf.maximum(batch_size, 2),
+                   dtype=tf.int32)
   return (tf.range(batch_size) + shift) % batch_size
 
 
-def mixing_ratios(batch_size, config):
+def mixing_ratios(batch_size, config, seed=None):
   """Per-example share r of the partner, float32 [batch_size]."""
   low, high = config.min_ratio, config.max_ratio
+  ratio_seed, x_seed, y_seed, mixed_seed = _seeds(seed, 4)
   if config.distribution == "constant":
     ratios = tf.fill([batch_size], float(high))
   elif config.distribution == "uniform":
-    ratios = tf.random.uniform([batch_size], low, high)
+    ratios = _uniform([batch_size], ratio_seed, low, high)
   else:
     # Beta(a, a) as X / (X + Y) with X, Y ~ Gamma(a): folded to the smaller
     # share, then kept inside [low, high].
-    x = tf.random.gamma([batch_size], config.beta_alpha)
-    y = tf.random.gamma([batch_size], config.beta_alpha)
+    if seed is None:
+      x = tf.random.gamma([batch_size], config.beta_alpha)
+      y = tf.random.gamma([batch_size], config.beta_alpha)
+    else:
+      x = tf.random.stateless_gamma([batch_size], x_seed, config.beta_alpha)
+      y = tf.random.stateless_gamma([batch_size], y_seed, config.beta_alpha)
     share = tf.math.divide_no_nan(x, x + y)
     ratios = tf.clip_by_value(tf.minimum(share, 1 - share), low, high)
   if config.probability < 1:
-    mixed = tf.random.uniform([batch_size]) < config.probability
+    mixed = _uniform([batch_size], mixed_seed) < config.probability
     ratios = tf.where(mixed, ratios, 0.0)
   return ratios
 
@@ -116,12 +135,14 @@ def mix(x, partners, ratios, match_level=False):
   return tf.cast(mixed, x.dtype)
 
 
-def mix_batch(batch, config, has_content=None):
+def mix_batch(batch, config, has_content=None, seed=None):
   """Mixes the `config.modalities` entries of a batch dict.
 
   `has_content` optionally names, per modality, a [batch] bool/0-1 tensor:
   a partner without content there (e.g. an audio-only clip's empty frames)
-  is not mixed in. Other entries pass through untouched.
+  is not mixed in. Other entries pass through untouched. `seed`: a
+  stateless seed ([2] ints) for the batch's draws (the pipelines pass one
+  per batch: waveform_ops.element_seeds), or None for stateful draws.
   """
   if not config.enabled:
     return batch
@@ -130,11 +151,14 @@ def mix_batch(batch, config, has_content=None):
   if not keys:
     return batch
   size = tf.shape(batch[keys[0]])[0]
-  shared = (partner_indices(size), mixing_ratios(size, config))
+  seeds = _seeds(seed, 2 * (len(keys) + 1))
+  shared = (partner_indices(size, seeds[0]),
+            mixing_ratios(size, config, seeds[1]))
   out = dict(batch)
-  for key in keys:
+  for i, key in enumerate(keys, 1):
     partners, ratios = shared if config.partners == "same" else (
-        partner_indices(size), mixing_ratios(size, config))
+        partner_indices(size, seeds[2 * i]),
+        mixing_ratios(size, config, seeds[2 * i + 1]))
     if has_content and key in has_content:
       usable = tf.cast(tf.gather(has_content[key], partners), tf.float32)
       ratios = ratios * usable

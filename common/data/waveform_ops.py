@@ -3,6 +3,13 @@
 import tensorflow as tf
 
 
+def seconds_to_samples(seconds, sample_rate):
+  """Samples in `seconds` at `sample_rate`, rounded to the nearest: the one
+  rule every crop, window and hop length of the project follows (0.95 s at
+  16 kHz is 15200 samples, not int()'s 15199)."""
+  return int(round(float(seconds) * sample_rate))
+
+
 def inverse_l2_norm(waveform, epsilon=1e-9):
   """1 / ||waveform|| over the last axis (kept, size 1), as
   tf.math.l2_normalize scales. Pipelines scale only the crops they cut by
@@ -23,18 +30,39 @@ def pad_to(waveform, length):
   return tf.pad(waveform, [[before, missing - before]])
 
 
+def element_seeds(seed, index, count):
+  """`count` stateless seeds ([2] int64 each) for element `index` of a
+  pipeline seeded with `seed`: a pipeline's random choices then depend on
+  the seed and the element only, never on which thread or iterator drew
+  first (stateful random ops in a parallel map, or in two iterators of one
+  dataset, race)."""
+  base = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
+  return tf.unstack(tf.random.experimental.stateless_split(base, count))
+
+
+def random_integer(high, seed=None):
+  """An int32 in [0, high): stateless from `seed` when given."""
+  if seed is None:
+    return tf.random.uniform([], 0, high, dtype=tf.int32)
+  return tf.random.stateless_uniform([], seed, 0, high, dtype=tf.int32)
+
+
 def random_crop(waveform, length, seed=None):
-  """A random `length`-sample window of a 1-D waveform (padded if short)."""
+  """A random `length`-sample window of a 1-D waveform (padded if short);
+  `seed`: a stateless seed (element_seeds), or None for a stateful draw."""
   waveform = pad_to(waveform, length)
-  start = tf.random.uniform(
-      [], 0, tf.shape(waveform)[0] - length + 1, dtype=tf.int32, seed=seed)
+  start = random_integer(tf.shape(waveform)[0] - length + 1, seed)
   return tf.reshape(waveform[start:start + length], [length])
 
 
-def add_noise(waveform, stddev):
-  """Gaussian noise of `stddev`, any shape (a clip or a batch)."""
-  return waveform + tf.random.normal(tf.shape(waveform), stddev=stddev,
-                                     dtype=waveform.dtype)
+def add_noise(waveform, stddev, seed=None):
+  """Gaussian noise of `stddev`, any shape (a clip or a batch); stateless
+  from `seed` ([2] ints) when given."""
+  if seed is None:
+    return waveform + tf.random.normal(tf.shape(waveform), stddev=stddev,
+                                       dtype=waveform.dtype)
+  return waveform + tf.random.stateless_normal(
+      tf.shape(waveform), seed, stddev=stddev, dtype=waveform.dtype)
 
 
 def windows(waveform, length, hop):

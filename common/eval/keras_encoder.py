@@ -20,9 +20,13 @@ centred) and returns their mean embedding [batch, D], as the SavedModel's
 serving_default does (to 1e-5: tests/common/eval/test_keras_encoder.py);
 `per_window=True` returns [batch, windows, D], as window_embeddings does.
 
-A layer made `from_preset` of a workdir holds the method's whole model
-(the projection heads too, unused), rebuilt from the run's config.json
-with its last checkpoint.
+The layer holds the method's exported embedding only (its
+`embedding_model()`: the frontend and the encoder, no projection head or
+other training part) and reports no metric of its own, so the `loss` a
+user's `fit` prints is the user's. A layer made `from_preset` of a workdir
+takes those weights from the run's last checkpoint. Importing this module
+registers the class with Keras (package "ssl_audio"), which a `.keras` file
+holding the layer needs before `keras.models.load_model`.
 """
 
 import json
@@ -62,20 +66,12 @@ class AudioEncoder(keras.layers.Layer):
     self.hop = int(round((config.get("export_hop_seconds") or
                           config.export_window_seconds) * rate))
     # The method's model, its weights created (no optimizer: the model
-    # this layer goes into has its own).
-    self.model = method_lib.load(config.method).build_model(config)
-    self.model.initialize()
-    with tf.GradientTape() as tape:
-      h = self.model.embedding_model()(tf.zeros([2, self.window]),
-                                       training=False)
-      total = tf.reduce_sum(h)
+    # this layer goes into has its own); only its embedding is kept.
+    learner = method_lib.load(config.method).build_model(config)
+    learner.initialize()
+    self.embedding = learner.embedding_model()
+    h = self.embedding(tf.zeros([2, self.window]), training=False)
     self.embedding_size = int(h.shape[-1])
-    # What the embedding does not use (the projection heads) is frozen, so
-    # an optimizer never meets variables without gradients.
-    unused = tape.gradient(total, self.model.trainable_variables)
-    for variable, gradient in zip(self.model.trainable_variables, unused):
-      if gradient is None:
-        variable.trainable = False
     self.built = True
 
   def call(self, waveform, training=False):
@@ -83,8 +79,7 @@ class AudioEncoder(keras.layers.Layer):
         tf.cast(waveform, tf.float32), self.window, self.hop)
     batch, count = tf.shape(framed)[0], tf.shape(framed)[1]
     flat = tf.reshape(framed, [-1, self.window])
-    h = tf.cast(self.model.embedding_model()(flat, training=training),
-                tf.float32)
+    h = tf.cast(self.embedding(flat, training=training), tf.float32)
     h = tf.reshape(h, [batch, count, self.embedding_size])
     return h if self.per_window else tf.reduce_mean(h, axis=1)
 
@@ -114,11 +109,14 @@ class AudioEncoder(keras.layers.Layer):
       stored = json.load(f)
     if stored.get("class_name") == cls.__name__:  # A preset.
       layer = cls(**{**stored["config"], "per_window": per_window, **kwargs})
-      layer.model.load_weights(filesystem.join(path, WEIGHTS_FILE))
+      layer.embedding.load_weights(filesystem.join(path, WEIGHTS_FILE))
       return layer
-    weights = runs.last_checkpoint(path)
     layer = cls(stored, per_window=per_window, **kwargs)
-    layer.model.load_weights(weights)
+    _, trained = runs.restore_model(path, seed=None)
+    # The same code built both: their embeddings' weights pair up in order.
+    for mine, theirs in zip(layer.embedding.weights,
+                            trained.embedding_model().weights):
+      mine.assign(theirs)
     return layer
 
   def save_to_preset(self, path):
@@ -130,5 +128,5 @@ class AudioEncoder(keras.layers.Layer):
         "module": type(self).__module__, "class_name": type(self).__name__,
         "config": {"run_config": self.run_config, "name": self.name,
                    "trainable": self.trainable}}, indent=2))
-    self.model.save_weights(filesystem.join(path, WEIGHTS_FILE))
+    self.embedding.save_weights(filesystem.join(path, WEIGHTS_FILE))
     return path

@@ -29,7 +29,10 @@ import re
 import sys
 import tempfile
 
-PACKAGES = ("cola", "multimodal", "common", "benchmarks")
+from common.io import plugins
+
+# The project's own packages besides the methods (found: common/io/plugins.py).
+PACKAGES = ("common", "benchmarks")
 VERBOSE_FLAGS = ("--verbosity", "-v", "--v")
 # C++ errors and fatal errors stay; INFO and WARNING lines go.
 CPP_LEVEL = "2"
@@ -53,7 +56,8 @@ def running_a_command():
   argv = getattr(sys, "orig_argv", [])
   if "-m" not in argv[:-1]:
     return False
-  return argv[argv.index("-m") + 1].split(".")[0] in PACKAGES
+  top = argv[argv.index("-m") + 1].split(".")[0]
+  return top in PACKAGES or plugins.is_method_package(top)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,11 @@ project's own choices are values of common/run_config.frontend_config().
 import keras
 import tensorflow as tf
 
+# The Frontend layer's name: the ops it runs are named under it, which is how
+# the int8 TFLite export finds the float island it must keep
+# (common/serve/tflite.py).
+NAME = "frontend"
+
 
 def num_frames(num_samples, window_length=400, hop_length=160):
   """Frames the frontend produces for `num_samples` (no end padding)."""
@@ -201,7 +206,7 @@ class Frontend(keras.layers.Layer):
 
   def __init__(self, level="none", min_rms=1e-4, standardize="none",
                **log_mel):
-    super().__init__(dtype="float32")
+    super().__init__(dtype="float32", name=NAME)
     self.level = LevelNormalization(level, min_rms, name="level")
     self.log_mel = LogMelSpectrogram(**log_mel, name="log_mel")
     self.standardize = Standardization(standardize, name="standardize")
@@ -209,11 +214,12 @@ class Frontend(keras.layers.Layer):
     # call, their variable paths ("standardize/mean") do not depend on how
     # many models the process has made.
     self.standardize.build((None, None, self.log_mel.mel_bands, 1))
+    # Every step is built or weightless: built now, so that a model calling
+    # only `level` and `features` (the exported embedding does) has every
+    # layer built (Keras's fit checks each layer).
+    self.built = True
 
   def build(self, input_shape):
-    # Every step is built or weightless; a method that calls only `level`
-    # and `features` still needs the frontend marked built (Keras's fit
-    # checks every layer).
     self.built = True
 
   def features(self, levelled):
@@ -241,6 +247,12 @@ class Frontend(keras.layers.Layer):
 
   def compute_output_shape(self, input_shape):
     return self.log_mel.compute_output_shape(input_shape)
+
+  def output_shape_for(self, num_samples):
+    """One window's log-mel shape (frames, mel_bands, 1): what a log-mel
+    encoder for `num_samples`-sample windows takes."""
+    return (num_frames(num_samples, self.log_mel.window_length,
+                       self.log_mel.hop_length), self.log_mel.mel_bands, 1)
 
 
 # Keys of the `frontend` config that are not LogMelSpectrogram arguments.

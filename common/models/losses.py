@@ -48,7 +48,10 @@ def build_similarity(name, temperature=0.2):
 
 
 def num_replicas():
-  return tf.distribute.get_replica_context().num_replicas_in_sync
+  """Replicas the current step is split over; 1 in a strategy's
+  cross-replica context, where gather_global gathers nothing either."""
+  context = tf.distribute.get_replica_context()
+  return 1 if context is None else context.num_replicas_in_sync
 
 
 def _on_worker_device(x, context):
@@ -70,11 +73,13 @@ def _on_worker_device(x, context):
 def gather_global(x, global_negatives=True):
   """Rows of `x` from every replica, and where this replica's rows start.
 
-  Returns (x itself, 0) outside a multi-replica context or when
-  `global_negatives` is False.
+  Returns (x itself, 0) outside a multi-replica context (in a strategy's
+  cross-replica context too: the learner's `initialize` builds its
+  weights there) or when `global_negatives` is False.
   """
   context = tf.distribute.get_replica_context()
-  if not global_negatives or context.num_replicas_in_sync == 1:
+  if (not global_negatives or context is None or
+      context.num_replicas_in_sync == 1):
     return x, 0
   gathered = context.all_gather(_on_worker_device(x, context), axis=0)
   offset = context.replica_id_in_sync_group * tf.shape(x)[0]

@@ -28,10 +28,19 @@ def check_config(config):
                        "expected 0 < low <= high")
 
 
-def _spans(batch, low, high):
+def _uniform(shape, seed, low=0.0, high=1.0):
+  """Uniform draws: stateless from `seed` ([2] ints) when given."""
+  if seed is None:
+    return tf.random.uniform(shape, low, high)
+  return tf.random.stateless_uniform(shape, seed, low, high)
+
+
+def _spans(batch, low, high, seed=None):
   """Box starts and ends along one axis, in [0, 1] units of the plane."""
-  size = tf.random.uniform([batch], low, high)
-  start = tf.random.uniform([batch]) * (1.0 - size)  # inside, or around it
+  seeds = (None, None) if seed is None else tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2))
+  size = _uniform([batch], seeds[0], low, high)
+  start = _uniform([batch], seeds[1]) * (1.0 - size)  # inside, or around it
   return start, start + size
 
 
@@ -55,8 +64,11 @@ def _resize_weights(start, end, size):
       tf.one_hot(high, size) * fraction[..., None])
 
 
-def random_resized_crop(log_mels, config):
+def random_resized_crop(log_mels, config, seed=None):
   """[batch, time, mel, 1] -> the same shape, each example re-cropped.
+
+  `seed`: a stateless seed ([2] ints; the learner base passes one per
+  step), or None for TensorFlow's stateful random ops.
 
   Bilinear resizing is separable: each example is its time weights times
   its plane times its frequency weights, two batched matmuls, which XLA
@@ -66,8 +78,10 @@ def random_resized_crop(log_mels, config):
     return log_mels
   batch = tf.shape(log_mels)[0]
   frames, mels = log_mels.shape[1], log_mels.shape[2]
-  t0, t1 = _spans(batch, *config.time_scale)
-  f0, f1 = _spans(batch, *config.freq_scale)
+  seeds = (None, None) if seed is None else tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2))
+  t0, t1 = _spans(batch, *config.time_scale, seed=seeds[0])
+  f0, f1 = _spans(batch, *config.freq_scale, seed=seeds[1])
   time_weights = _resize_weights(t0, t1, frames)    # [batch, out, in]
   freq_weights = _resize_weights(f0, f1, mels)
   plane = tf.cast(log_mels[..., 0], tf.float32)

@@ -36,6 +36,7 @@ from common.data import data_sources
 from common.io import audio_io
 from common.io import filesystem
 from common.io import quiet
+from common.models import frontend as frontend_lib
 
 
 def _fixed_length_module(loaded, samples):
@@ -104,7 +105,7 @@ def _full_integer(converter, float_flatbuffer, representative):
       for i in op.outputs:
         name = graph.tensors[i].name
         name = name.decode() if isinstance(name, bytes) else name
-        if "frontend" in name or not name.startswith("cond"):
+        if frontend_lib.NAME in name or not name.startswith("cond"):
           float_nodes.add(name)
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
   converter.representative_dataset = representative

@@ -18,12 +18,15 @@ import subprocess
 
 import pytest
 
+from common.io import plugins
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAYERS = ("common.io", "common.data", "common.models", "common.serve",
           "common.train", "common.eval")
 COMMANDS = len(LAYERS)  # common/*.py: export, evaluate, embed, hear.
-METHODS = COMMANDS + 1  # cola, multimodal.
-LIBRARY = ("common", "cola", "multimodal")
+METHODS = COMMANDS + 1  # The method packages (common/io/plugins.py).
+METHOD_PACKAGES = tuple(plugins.method_packages(str(ROOT)))
+LIBRARY = ("common",) + METHOD_PACKAGES
 OUTSIDE = ("benchmarks", "tests")
 # Imported inside the function that needs them: not every install or every
 # command has them (extras), or they cost seconds to import for one option.
@@ -42,7 +45,7 @@ def layer(module):
       return i
   if module.startswith("common"):
     return COMMANDS
-  if module.split(".")[0] in ("cola", "multimodal"):
+  if module.split(".")[0] in METHOD_PACKAGES:
     return METHODS
   return None
 

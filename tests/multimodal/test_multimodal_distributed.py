@@ -74,12 +74,10 @@ def one_device(config, batch):
   """Metrics and gradients on one device, eagerly."""
   model = build(config)
   with tf.GradientTape() as tape:
-    loss, per_pair = model.contrastive_step(batch, training=True)
+    loss, values = model.loss_step(batch, training=True)
   gradients = tape.gradient(loss, model.trainable_variables)
   metrics = {"loss": loss.numpy()}
-  for pair, (pair_loss, accuracy) in per_pair.items():
-    metrics[f"{pair}_loss"] = pair_loss.numpy()
-    metrics[f"{pair}_accuracy"] = accuracy.numpy()
+  metrics.update({name: value.numpy() for name, value in values.items()})
   return metrics, [g.numpy() for g in gradients]
 
 
@@ -118,9 +116,9 @@ def test_mixed_precision_computes_in_half_and_the_loss_in_float32():
     batch = global_batch()
     h = model.encode(batch)
     assert {v.dtype for v in h.values()} == {tf.bfloat16}
-    loss, per_pair = model.contrastive_step(batch, training=False)
+    loss, values = model.loss_step(batch, training=False)
     assert loss.dtype == tf.float32
-    assert all(l.dtype == tf.float32 for l, _ in per_pair.values())
+    assert all(v.dtype == tf.float32 for v in values.values())
     logs = model.train_step(batch)
     assert logs["loss"].dtype == tf.float32 and np.isfinite(logs["loss"])
     assert all(v.dtype == "float32" for v in model.trainable_variables)

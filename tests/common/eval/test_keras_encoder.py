@@ -11,12 +11,13 @@ import pytest
 import tensorflow as tf
 
 from common.eval.keras_encoder import AudioEncoder
+from common.io import plugins
 from common.train import trainer
 
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(scope="module", params=["cola", "multimodal"])
+@pytest.fixture(scope="module", params=plugins.method_packages())
 def workdir(request, tmp_path_factory):
   config = __import__(f"{request.param}.configs.tiny",
                       fromlist=["get_config"]).get_config()

@@ -7,6 +7,7 @@ import pathlib
 import pytest
 
 from cola.configs import default as cola_default
+from common.io import plugins
 from common.models import encoders
 from common.models import registry
 from common.train import run_config
@@ -28,7 +29,7 @@ def test_the_registry_imports_nothing_of_the_project():
                   a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
                   for a in n.names]
   assert not [m for m in imported if m.split(".")[0] in
-              ("common", "cola", "multimodal")], imported
+              ("common", *plugins.method_packages())], imported
 
 
 def test_an_option_the_encoder_does_not_take_names_its_options():

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from cola.configs import tiny
 from cola import model as cola_model
+from common.io import plugins
 from common.serve import export
 
 
@@ -54,6 +55,9 @@ def test_clip_embedding_is_the_mean_of_window_encoder_outputs(exported):
   np.testing.assert_allclose(got.numpy()[0], want, rtol=1e-5, atol=1e-5)
 
 
+PROJECT_PACKAGES = ("common", *plugins.method_packages())
+
+
 def test_loads_in_a_fresh_process_with_only_tensorflow(
     exported, child_env, tmp_path):
   model, path = exported
@@ -67,7 +71,7 @@ def test_loads_in_a_fresh_process_with_only_tensorflow(
       "x = np.load(sys.argv[2])\n"
       "out = m.signatures['serving_default'](waveform=tf.constant(x))\n"
       "np.save(sys.argv[3], out['embedding'].numpy())\n"
-      "assert not any(n.split('.')[0] in ('common', 'cola', 'multimodal')"
+      f"assert not any(n.split('.')[0] in {PROJECT_PACKAGES!r}"
       " for n in sys.modules), 'imported project code'\n")
   env = dict(child_env)
   env.pop("PYTHONPATH", None)

@@ -21,8 +21,31 @@ def test_a_package_name_is_its_method_module():
 
 
 def test_an_unknown_method_is_one_clear_error():
-  with pytest.raises(ValueError, match="no module nothing_here.method"):
+  with pytest.raises(ValueError, match="'nothing_here': not a method package"):
     method_lib.load("nothing_here")
+  with pytest.raises(ValueError, match="no module nothing_here.method"):
+    method_lib.load("nothing_here.method")
+
+
+def test_a_name_that_is_no_method_package_is_refused_before_any_import():
+  """`"method": "this"` in a workdir's config.json must not import the
+  `this` module (its import prints the Zen of Python)."""
+  sys.modules.pop("this", None)
+  with pytest.raises(ValueError, match="'this': not a method package"):
+    method_lib.load("this")
+  assert "this" not in sys.modules
+
+
+def test_a_model_without_the_contract_is_refused_with_what_it_lacks():
+  class NoAdapt:
+    pass
+
+  class Module:
+    build_model = staticmethod(lambda config: NoAdapt())
+
+  with pytest.raises(ValueError, match="NoAdapt, which has no initialize, "
+                     "adapt, embedding_model"):
+    method_lib.build_initialized_model(Module, tiny.get_config())
 
 
 def test_a_module_without_the_plug_in_functions_is_refused():

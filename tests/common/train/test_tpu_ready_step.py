@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from cola.configs import tiny
+from common.io import plugins
 from common.train import callbacks
 from common.train import method as method_lib
 from common.train import run_config
@@ -21,7 +22,7 @@ from tests import processes
 ROOT = processes.ROOT
 
 
-@pytest.mark.parametrize("method", ["cola", "multimodal"])
+@pytest.mark.parametrize("method", plugins.method_packages())
 def test_jit_compile_puts_the_whole_train_step_in_one_xla_module(
     method, tmp_path, child_env):
   """XLA's dump holds one module for Keras's train step, and it holds the
@@ -132,7 +133,7 @@ def test_the_finder_sees_a_numpy_function():
   assert _python_ops(dataset)
 
 
-@pytest.mark.parametrize("method", ["cola", "multimodal"])
+@pytest.mark.parametrize("method", plugins.method_packages())
 def test_the_tfrecord_input_path_runs_no_python(method, tmp_path):
   from tests.common.data import test_tfrecord_source
   folder = str(tmp_path / "shards")
