@@ -1,0 +1,1 @@
+"""BYOL for audio (Niizumi et al., "BYOL for Audio", IJCNN 2021)."""
