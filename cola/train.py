@@ -5,15 +5,9 @@
       --strategy=mirrored --workdir=runs/cola-paper
 """
 
-import os
-
-from absl import app
-
 from common.train import cli
 
-_CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
-
-cli.define_train_flags(os.path.join(_CONFIGS, "default.py"), "runs/cola")
+cli.define_method_flags(__file__)
 
 if __name__ == "__main__":
-  app.run(cli.run_training, flags_parser=cli.parse_flags)
+  cli.main()

@@ -1,9 +1,18 @@
-"""Audio data sources chosen by one `--data` value.
+"""Audio data sources chosen by one `--data` value, KIND:ARGS.
 
   synthetic[:NUM_CLIPS]   the embedded default (common/data/synthetic.py)
   files:DIR_OR_GLOB       audio files; labels from sub-folder names
   files:LIST.csv          a CSV of `path,label` rows (paths relative to it)
   tfds:NAME[:SPLIT]       a TensorFlow Datasets audio data set
+  tfrecord:DIR_OR_GLOB    shards of `multimodal.prepare`
+  my_package.my_source:ARGS  a user's source: a module with
+                          `load_source(args, split, min_samples, progress)`
+
+Kinds register with `@register("kind")` (a loader taking the spec's ARGS,
+the split, min_samples and progress); a dotted KIND is a module path, so
+a new source is one file anywhere on the path, like a method. A loader
+returns a `DataSource` (the protocol below); `parse_spec` is the one
+parser of the grammar.
 
 Every source yields `{"audio": float32 [samples] at 16 kHz, "label": int64}`
 (label -1 when unknown). File sources decode everything once, up front,
@@ -13,7 +22,9 @@ Large corpora belong in TFRecord shards (`multimodal.prepare`).
 """
 
 import dataclasses
+import importlib
 import os
+from typing import Callable, Dict, List, Protocol, runtime_checkable
 
 from absl import logging
 import numpy as np
@@ -58,14 +69,67 @@ class ClipBank:
         {"audio": audio, "label": self.labels.astype(np.int64)})
 
 
+@runtime_checkable
+class DataSource(Protocol):
+  """What the training path, the evaluation and the export read of a source.
+
+  `dataset()` yields {"audio": float32 [samples] at audio_io.SAMPLE_RATE,
+  "label": int64 (-1 when unknown)}, finite; `skipped` counts the inputs
+  it left out, by reason. Sources with labels also have `label_names`.
+  """
+
+  skipped: SkipReport
+
+  def dataset(self) -> tf.data.Dataset:
+    ...
+
+
+Loader = Callable[[str, str, int, bool], DataSource]
+_LOADERS: Dict[str, Loader] = {}
+
+
+def register(kind: str) -> Callable[[Loader], Loader]:
+  """Decorator: `loader(args, split, min_samples, progress)` opens the
+  sources `--data=KIND:ARGS` names."""
+  def wrap(loader):
+    if kind in _LOADERS:
+      raise ValueError(f"data source kind {kind!r} is registered twice")
+    _LOADERS[kind] = loader
+    return loader
+  return wrap
+
+
+def kinds() -> List[str]:
+  """The registered kinds (a dotted KIND, a module path, works too)."""
+  return sorted(_LOADERS)
+
+
 def parse_spec(spec):
-  """'kind:rest' -> (kind, rest); a bare 'synthetic' -> ('synthetic', '')."""
+  """'kind:rest' -> (kind, rest); a bare 'synthetic' -> ('synthetic', '').
+  A kind is registered, or a module path (it holds a dot)."""
   kind, _, rest = spec.partition(":")
-  if kind not in ("synthetic", "files", "tfds", "tfrecord"):
+  if kind not in _LOADERS and "." not in kind:
     raise ValueError(
         f"--data={spec!r}: expected synthetic, files:DIR_OR_GLOB, "
-        "tfds:NAME[:SPLIT] or tfrecord:GLOB")
+        "tfds:NAME[:SPLIT], tfrecord:GLOB or MODULE.PATH:ARGS (a module "
+        "with load_source)")
   return kind, rest
+
+
+def _module_loader(kind):
+  """The `load_source` of module `kind` (a user's source)."""
+  try:
+    module = importlib.import_module(kind)
+  except ModuleNotFoundError as e:
+    if e.name is None or not kind.startswith(e.name):
+      raise
+    raise ValueError(f"--data={kind}:...: no module {kind} (a dotted kind "
+                     "is a module path with load_source)") from None
+  loader = getattr(module, "load_source", None)
+  if not callable(loader):
+    raise ValueError(f"--data={kind}:...: module {kind} has no "
+                     "load_source(args, split, min_samples, progress)")
+  return loader
 
 
 def synthetic_bank(num_clips=512, split="train", seconds=2.0):
@@ -218,32 +282,56 @@ class TfdsSource:
 
 
 def load(spec: str, split: str = "train", min_samples: int = 1,
-         progress: bool = True):
+         progress: bool = True) -> DataSource:
   """Opens the source a `--data` value names.
 
   Args:
     spec: `synthetic[:N]`, `files:DIR_OR_GLOB`, `files:LIST.csv`,
-      `tfds:NAME[:SPLIT]` or `tfrecord:GLOB` (the module docstring).
+      `tfds:NAME[:SPLIT]`, `tfrecord:GLOB` or `MODULE.PATH:ARGS` (the
+      module docstring).
     split: the split of synthetic and TFDS sources without their own.
     min_samples: files shorter than this are skipped (counted as
       too_short).
     progress: show a progress bar while files are decoded.
 
   Returns:
-    A ClipBank (synthetic, files), a TfdsSource or a TfrecordSource: each
-    has `dataset()`, yielding {"audio": float32 [samples] at 16 kHz,
-    "label": int64}, and `skipped`, a SkipReport.
+    A DataSource: a ClipBank (synthetic, files), a TfdsSource, a
+    TfrecordSource or a user's source.
 
   Raises:
-    ValueError: an unknown kind of spec.
+    ValueError: an unknown kind of spec, or a source that is no DataSource.
     NoUsableData: the source holds no usable clip.
   """
   kind, rest = parse_spec(spec)
-  if kind == "synthetic":
-    return synthetic_bank(int(rest) if rest else 512, split)
-  if kind == "files":
-    return files_bank(rest, min_samples=min_samples, progress=progress)
-  if kind == "tfds":
-    name, _, tfds_split = rest.partition(":")
-    return TfdsSource(name, tfds_split or split)
+  loader = _LOADERS.get(kind) or _module_loader(kind)
+  source = loader(rest, split, min_samples, progress)
+  if not isinstance(source, DataSource):
+    raise ValueError(f"--data={spec}: the {kind} loader returned "
+                     f"{type(source).__name__}, which has no dataset() and "
+                     "skipped (common/data/data_sources.py: DataSource)")
+  return source
+
+
+@register("synthetic")
+def _synthetic(rest, split, min_samples, progress):
+  del min_samples, progress
+  return synthetic_bank(int(rest) if rest else 512, split)
+
+
+@register("files")
+def _files(rest, split, min_samples, progress):
+  del split
+  return files_bank(rest, min_samples=min_samples, progress=progress)
+
+
+@register("tfds")
+def _tfds(rest, split, min_samples, progress):
+  del min_samples, progress
+  name, _, tfds_split = rest.partition(":")
+  return TfdsSource(name, tfds_split or split)
+
+
+@register("tfrecord")
+def _tfrecord(rest, split, min_samples, progress):
+  del split, progress
   return tfrecord_source.TfrecordSource(rest, min_samples=min_samples)

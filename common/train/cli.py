@@ -4,6 +4,7 @@ import os
 import re
 import sys
 
+from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
@@ -62,6 +63,20 @@ def define_train_flags(default_config, default_workdir):
   flags.DEFINE_integer("cpu_devices", 2, "Logical CPU devices for "
                        "--strategy=mirrored on a machine without GPUs.")
   flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+
+
+def define_method_flags(train_file):
+  """The training flags of a method package's `train.py` (its __file__):
+  the default config is the package's configs/default.py, the default
+  workdir runs/PACKAGE."""
+  package = os.path.dirname(os.path.abspath(train_file))
+  define_train_flags(os.path.join(package, "configs", "default.py"),
+                     os.path.join("runs", os.path.basename(package)))
+
+
+def main():
+  """Runs the training command the flags describe."""
+  app.run(run_training, flags_parser=parse_flags)
 
 
 def parse_flags(argv):

@@ -7,6 +7,7 @@ its own values, so a value the training path understands is defined once.
 
 import ml_collections
 
+from common.io import audio_io
 from common.models import encoders
 
 
@@ -122,11 +123,30 @@ def check(config, replicas=None):
   if config.get("mixed_precision", "float32") not in PRECISIONS:
     raise ConfigError(f"config mixed_precision={config.mixed_precision!r}: "
                       f"one of {', '.join(PRECISIONS)}")
+  _check_sample_rate(config)
   _check_encoders(config)
   if replicas and config.batch_size % replicas:
     raise ConfigError(
         f"config batch_size={config.batch_size} cannot be split between "
         f"{replicas} replicas; use a multiple of {replicas}")
+
+
+def _check_sample_rate(config):
+  """One sample rate: the data sources resample every input to
+  audio_io.SAMPLE_RATE, and the frontend's mel filters and the SavedModel's
+  stored rate must say the same (a config that claims another rate would
+  train on 16 kHz audio and write its claim into the SavedModel)."""
+  rate = config.sample_rate
+  if rate != audio_io.SAMPLE_RATE:
+    raise ConfigError(
+        f"config sample_rate={rate}: the data sources resample every input "
+        f"to {audio_io.SAMPLE_RATE} Hz, so sample_rate must be "
+        f"{audio_io.SAMPLE_RATE}")
+  frontend_rate = config.get("frontend", {}).get("sample_rate", rate)
+  if frontend_rate != rate:
+    raise ConfigError(
+        f"config frontend.sample_rate={frontend_rate} differs from "
+        f"sample_rate={rate}: they must be the same")
 
 
 def _check_encoders(config):

@@ -18,6 +18,7 @@ from tests import processes
     ("shuffle_buffer", 0, ">= 1"),
     ("warmup_steps", 4, "0 to total_steps - 1"),
     ("mixed_precision", "float16", "mixed_float16"),
+    ("sample_rate", 22050, "must be 16000"),
 ])
 def test_a_value_that_cannot_work_is_refused(key, value, allowed):
   config = tiny.get_config()
@@ -41,6 +42,8 @@ def test_the_defaults_pass():
     (["--config.batch_size=abc"], "--config.batch_size=abc"),
     (["--strategy=mirrored", "--config.batch_size=7"],
      "batch_size=7 cannot be split between 2 replicas"),
+    (["--config.frontend.sample_rate=22050"],
+     "frontend.sample_rate=22050 differs from sample_rate=16000"),
     (["--config.crop_seconds=2.0"],
      "cannot embed the export windows of export_window_seconds=1.0"),
 ])

@@ -71,6 +71,30 @@ def test_it_fine_tunes_inside_a_users_model_and_reloads_with_it(
                              atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.parametrize("source", ["workdir", "preset"])
+def test_fit_reports_the_users_loss(workdir, tmp_path, source):
+  """The `loss` fit and evaluate report is the user's model's loss, computed
+  here from its outputs; the layer adds no metric of its own (it used to
+  hold the training model, whose never-updated tracker reported 0.0)."""
+  path = workdir if source == "workdir" else AudioEncoder.from_preset(
+      workdir).save_to_preset(str(tmp_path / "preset"))
+  encoder = AudioEncoder.from_preset(path)
+  waveform = keras.Input([None])
+  model = keras.Model(waveform, keras.layers.Dense(3)(encoder(waveform)))
+  loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  model.compile(keras.optimizers.Adam(1e-3), loss)
+  assert [m.name for m in model.metrics] == ["loss"]
+  x, y = clips(4), np.array([0, 1, 2])
+  # The first step's loss is the forward pass in training mode (batch norm
+  # on the batch's statistics) before the update.
+  by_hand = float(loss(y, model(x, training=True)))
+  history = model.fit(x, y, epochs=2, batch_size=3, verbose=0)
+  assert history.history["loss"][0] == pytest.approx(by_hand, rel=1e-4)
+  assert min(history.history["loss"]) > 0.0
+  np.testing.assert_allclose(model.evaluate(x, y, verbose=0),
+                             float(loss(y, model(x))), rtol=1e-4)
+
+
 def test_a_preset_folder_round_trips(workdir, tmp_path):
   encoder = AudioEncoder.from_preset(workdir)
   preset = encoder.save_to_preset(str(tmp_path / "preset"))

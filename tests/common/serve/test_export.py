@@ -104,4 +104,8 @@ def test_export_replaces_an_existing_saved_model_atomically(exported):
   leftovers = [p for p in os.listdir(os.path.dirname(path))
                if ".tmp-" in p or ".old-" in p]
   assert not leftovers
-  assert tf.saved_model.load(path) is not None
+  x = np.random.default_rng(2).uniform(-0.5, 0.5, [2, 16000]).astype(
+      np.float32)
+  served = tf.saved_model.load(path).signatures["serving_default"](
+      waveform=tf.constant(x))["embedding"].numpy()
+  np.testing.assert_allclose(served, model(x).numpy(), rtol=1e-5, atol=1e-5)
