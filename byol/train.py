@@ -1,4 +1,4 @@
-"""BYOL for audio pre-training.
+r"""BYOL for audio pre-training.
 
   python -m byol.train                       # embedded default, CPU, minutes
   python -m byol.train --data=files:/data/audio --workdir=runs/byol-mine

@@ -1,4 +1,4 @@
-"""COLA pre-training.
+r"""COLA pre-training.
 
   python -m cola.train                       # embedded default, CPU, minutes
   python -m cola.train --config=cola/configs/paper.py --data=tfds:NAME \

@@ -14,6 +14,7 @@ import sys
 from absl import app
 from absl import flags
 
+from common.io import command_help
 from common.io import folder_lock
 from common.io import state_files
 from common.serve import tflite
@@ -72,4 +73,4 @@ def define_flags():
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=command_help.parser(__doc__, [__name__]))

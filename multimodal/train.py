@@ -1,4 +1,4 @@
-"""Multimodal audio-video pre-training.
+r"""Multimodal audio-video pre-training.
 
   python -m multimodal.train                 # embedded default, CPU, minutes
   python -m multimodal.train --config=multimodal/configs/paper.py \

@@ -1,4 +1,4 @@
-"""Audio files -> embeddings file (batch extraction).
+r"""Audio files -> embeddings file (batch extraction).
 
   python -m common.embed --model=runs/cola --input=clips/ \
       --output=embeddings.npz

@@ -1,4 +1,4 @@
-"""Downstream evaluation: COLA's table for any encoder.
+r"""Downstream evaluation: COLA's table for any encoder.
 
   # The four rows (Random / Supervised / Frozen / Fine-tuned) for a run:
   python -m common.evaluate --model=runs/cola --task=synthetic

@@ -6,11 +6,11 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 import tensorflow as tf
 
 from common.data import data_sources
+from common.io import command_help
 from common.io import folder_lock
 from common.io import state_files
 from common.train import callbacks
@@ -83,6 +83,11 @@ def parse_flags(argv):
   """absl's parser, with a `--config.KEY=VALUE` that names no key or does
   not parse as the key's type reported in one line (exit 2), not as a
   traceback from ml_collections."""
+  if any(a in command_help.HELP_FLAGS for a in argv[1:]):
+    main_module = sys.modules.get("__main__")
+    command_help.print_help((main_module.__doc__ or "") if main_module else "",
+                            [__name__])
+    sys.exit(0)
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -104,7 +109,6 @@ def run_training(_):
         workdir=FLAGS.workdir, cpu_devices=FLAGS.cpu_devices, tpu=FLAGS.tpu,
         verbose=1 if sys.stdout.isatty() else 2)
   except USER_ERRORS as e:
-    logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     if isinstance(e, state_files.WriteFailed):
       # HDF5 keeps a file whose write failed half-open and crashes the
@@ -120,7 +124,6 @@ def run_training(_):
     message = (f"a worker of the cluster failed or cannot be reached "
                f"({type(e).__name__}: {_cause(e)}); start every worker again "
                "with the same command to resume from the last checkpoint")
-    logging.error("%s", message)
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
   metrics = ", ".join(f"{k}={v:.4f}" for k, v in

@@ -112,3 +112,4 @@ def test_absent_hardware_is_a_one_line_error(tmp_path, child_env, args,
   error_lines = [l for l in result.stderr.splitlines()
                  if l.startswith("error:")]
   assert len(error_lines) == 1 and "Traceback" not in result.stderr
+  assert result.stderr.count(message) == 1  # Not logged a second time.
