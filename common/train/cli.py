@@ -48,9 +48,14 @@ def _cause(error):
 
 
 def define_train_flags(default_config, default_workdir):
-  config_flags.DEFINE_config_file(
-      "config", default_config, "Config file (a Python file with "
-      "get_config()); override values with --config.KEY=VALUE.")
+  try:
+    # ml_collections loads the default config and applies the command
+    # line's --config.KEY=VALUE overrides here, at definition.
+    config_flags.DEFINE_config_file(
+        "config", default_config, "Config file (a Python file with "
+        "get_config()); override values with --config.KEY=VALUE.")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    _override_error(sys.argv, e)
   flags.DEFINE_string("data", None, "Data source: synthetic[:N], "
                       "files:DIR_OR_GLOB, files:LIST.csv, tfds:NAME[:SPLIT], "
                       "tfrecord:DIR_OR_GLOB (shards of multimodal.prepare). "
@@ -94,18 +99,49 @@ def parse_flags(argv):
     print(f"error: {e} (--helpfull lists the flags)", file=sys.stderr)
     sys.exit(2)
   except (AttributeError, KeyError, TypeError, ValueError) as e:
-    overrides = " ".join(a for a in argv[1:] if a.startswith("--config."))
-    why = (f"no config key {str(e).strip(chr(34) + chr(39))!r}" if isinstance(
-        e, (AttributeError, KeyError)) else str(e))
-    print(f"error: cannot apply {overrides or '--config'}: {why} (the "
-          "README's config table lists the keys)", file=sys.stderr)
+    _override_error(argv, e)
+
+
+def _override_error(argv, error):
+  """A --config.KEY=VALUE that names no key or does not parse, in one line
+  (exit 2): `no config key 'similarty' (did you mean "similarity"?)`."""
+  overrides = " ".join(a for a in argv[1:] if a.startswith("--config."))
+  text = str(error)
+  if isinstance(error, (AttributeError, KeyError)):
+    # ml_collections' message is a repr of "'key'\nDid you mean ...?".
+    text = text.encode().decode("unicode_escape").strip("'\"")
+    key, _, hint = text.partition("\n")
+    why = f"no config key {key.strip(chr(39))!r}" + (
+        f" ({hint.strip()[0].lower()}{hint.strip()[1:]})" if hint.strip()
+        else "")
+  else:
+    why = text
+  print(f"error: cannot apply {overrides or '--config'}: {why} (the "
+        "README's config table lists the keys)", file=sys.stderr)
+  sys.exit(2)
+
+
+def _config_or_exit():
+  """FLAGS.config, or one line naming the --config file that did not load."""
+  try:
+    config = FLAGS.config
+    config.get("method")  # A config file that failed to load raises here.
+    return config
+  except (OSError, ImportError, AttributeError, SyntaxError) as e:
+    path = next((a.split("=", 1)[1] for a in sys.argv[1:]
+                 if a.startswith("--config=")), "--config")
+    reason = ("no such file" if not os.path.exists(path) else
+              "it does not load as a config file with get_config()")
+    print(f"error: --config={path}: {reason} ({type(e).__name__})",
+          file=sys.stderr)
     sys.exit(2)
 
 
 def run_training(_):
   try:
+    config = _config_or_exit()
     summary = trainer.train(
-        FLAGS.config, data_spec=FLAGS.data, strategy_name=FLAGS.strategy,
+        config, data_spec=FLAGS.data, strategy_name=FLAGS.strategy,
         workdir=FLAGS.workdir, cpu_devices=FLAGS.cpu_devices, tpu=FLAGS.tpu,
         verbose=1 if sys.stdout.isatty() else 2)
   except USER_ERRORS as e:

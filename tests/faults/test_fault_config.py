@@ -46,6 +46,12 @@ def test_the_defaults_pass():
      "frontend.sample_rate=22050 differs from sample_rate=16000"),
     (["--config.crop_seconds=2.0"],
      "cannot embed the export windows of export_window_seconds=1.0"),
+    # Misspelt keys and files: one line, where ml_collections raised a
+    # 37- to 53-line traceback.
+    (["--config.similarty=cosine"],
+     "no config key 'similarty' (did you mean \"similarity\""),
+    (["--config.encoder_kwargs.widht=3"],
+     "no config key 'widht' (did you mean \"width\""),
 ])
 def test_the_command_line_says_it_in_one_line(tmp_path, child_env, args,
                                               expected):
@@ -56,3 +62,15 @@ def test_the_command_line_says_it_in_one_line(tmp_path, child_env, args,
   # Nothing of a run was written.
   assert not os.path.exists(workdir / "checkpoints")
   assert not os.path.exists(workdir / "config.json")
+
+
+def test_a_config_file_that_does_not_exist_is_one_line_exit_2(tmp_path,
+                                                             child_env):
+  command = processes.train_command("cola", tmp_path / "run")
+  command = [c for c in command if not c.startswith("--config=")] + [
+      "--config=cola/configs/papr.py"]
+  result = processes.run(command, child_env)
+  assert result.returncode == 2
+  assert processes.error_line(result) == (
+      "error: --config=cola/configs/papr.py: no such file (OSError)")
+  assert "Traceback" not in result.stderr
