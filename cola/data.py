@@ -39,7 +39,8 @@ def mix_pairs(anchors, positives, config, seed=None):
 
 def pair_dataset(source, config, batch_size, shuffle=True):
   """Infinite batched (anchors, positives) from a data source."""
-  crop_samples = int(config.crop_seconds * config.sample_rate)
+  crop_samples = waveform_ops.seconds_to_samples(config.crop_seconds,
+                                                 config.sample_rate)
   # Repeated, then shuffled: the shuffle draws its order once per iterator
   # (a shuffle inside the repeat reshuffles every epoch from a seed state
   # that every iterator of the dataset shares, so the training iterator's

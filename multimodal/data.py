@@ -38,7 +38,8 @@ from common.data import waveform_ops
 from common.io import media
 
 def crop_samples(config):
-  return int(round(config.crop_seconds * config.sample_rate))
+  return waveform_ops.seconds_to_samples(config.crop_seconds,
+                                         config.sample_rate)
 
 
 MEL_CROPS = ("aligned", "independent")
@@ -59,7 +60,7 @@ def mel_crop(config):
 
 
 def crop_frames(config):
-  return int(round(config.crop_seconds * config.fps))
+  return waveform_ops.seconds_to_samples(config.crop_seconds, config.fps)
 
 
 @dataclasses.dataclass

@@ -15,6 +15,8 @@ import dataclasses
 
 import numpy as np
 
+from common.io import audio_io
+
 KINDS = ("harmonic", "chirp", "band_noise", "clicks", "am_tone", "bursts")
 NUM_KINDS = len(KINDS)
 
@@ -56,7 +58,7 @@ def _onsets_envelope(rng, n, sample_rate, rate_hz, decay_s):
 
 def make_clip(rng, seconds=2.0, sample_rate=16000, kind=None):
   """One clip with a random source of `kind` (random kind if None)."""
-  n = int(round(seconds * sample_rate))
+  n = audio_io.seconds_to_samples(seconds, sample_rate)
   t = np.arange(n) / sample_rate
   kind = int(rng.integers(NUM_KINDS)) if kind is None else int(kind)
   name = KINDS[kind]

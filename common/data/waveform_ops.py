@@ -2,12 +2,8 @@
 
 import tensorflow as tf
 
+from common.io.audio_io import seconds_to_samples  # noqa: F401  (one owner)
 
-def seconds_to_samples(seconds, sample_rate):
-  """Samples in `seconds` at `sample_rate`, rounded to the nearest: the one
-  rule every crop, window and hop length of the project follows (0.95 s at
-  16 kHz is 15200 samples, not int()'s 15199)."""
-  return int(round(float(seconds) * sample_rate))
 
 
 def inverse_l2_norm(waveform, epsilon=1e-9):

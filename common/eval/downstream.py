@@ -243,7 +243,8 @@ def linear_probe(train_x, train_y, test_x, test_y, num_classes, steps=200,
 
 
 def window_samples(settings):
-  return int(round(settings.window_seconds * audio_io.SAMPLE_RATE))
+  return audio_io.seconds_to_samples(settings.window_seconds,
+                                     audio_io.SAMPLE_RATE)
 
 
 def training_batches(source, settings, encode_label):

@@ -37,6 +37,7 @@ import ml_collections
 import tensorflow as tf
 
 from common.data import waveform_ops
+from common.io import audio_io
 from common.io import filesystem
 from common.train import method as method_lib
 from common.train import runs
@@ -62,9 +63,10 @@ class AudioEncoder(keras.layers.Layer):
     self.per_window = bool(per_window)
     config = ml_collections.ConfigDict(self.run_config)
     rate = config.sample_rate
-    self.window = int(round(config.export_window_seconds * rate))
-    self.hop = int(round((config.get("export_hop_seconds") or
-                          config.export_window_seconds) * rate))
+    self.window = audio_io.seconds_to_samples(config.export_window_seconds,
+                                              rate)
+    self.hop = audio_io.seconds_to_samples(
+        config.get("export_hop_seconds") or config.export_window_seconds, rate)
     # The method's model, its weights created (no optimizer: the model
     # this layer goes into has its own); only its embedding is kept.
     learner = method_lib.load(config.method).build_model(config)

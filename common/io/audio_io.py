@@ -65,6 +65,13 @@ class AudioError(ValueError):
     super().__init__(message)
 
 
+def seconds_to_samples(seconds, rate):
+  """Samples (or frames) in `seconds` at `rate`, rounded to the nearest: the
+  one rule every crop, window, hop and clip length of the project follows
+  (0.95 s at 16 kHz is 15200 samples, where int() gave 15199)."""
+  return int(round(float(seconds) * rate))
+
+
 def to_mono(samples):
   """[samples] or [samples, channels] -> [samples], averaging channels."""
   samples = np.asarray(samples)

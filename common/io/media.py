@@ -79,11 +79,11 @@ class ClipSettings:
 
   @property
   def clip_samples(self):
-    return int(round(self.clip_seconds * self.sample_rate))
+    return audio_io.seconds_to_samples(self.clip_seconds, self.sample_rate)
 
   @property
   def frames_per_clip(self):
-    return int(round(self.clip_seconds * self.fps))
+    return audio_io.seconds_to_samples(self.clip_seconds, self.fps)
 
 
 @dataclasses.dataclass

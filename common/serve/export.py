@@ -44,6 +44,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from common.data import waveform_ops
+from common.io import audio_io
 from common.io import filesystem
 from common.io import paths
 from common.io import state_files
@@ -59,8 +60,9 @@ class EmbeddingModule(tf.Module):
                hop_seconds=None, embedding_size=None):
     super().__init__(name="audio_embedding")
     self.encoder = encoder
-    window = int(round(window_seconds * sample_rate))
-    hop = int(round((hop_seconds or window_seconds) * sample_rate))
+    window = audio_io.seconds_to_samples(window_seconds, sample_rate)
+    hop = audio_io.seconds_to_samples(hop_seconds or window_seconds,
+                                      sample_rate)
     if embedding_size is None:
       embedding_size = int(encoder(tf.zeros([1, window])).shape[-1])
     self._window, self._hop, self._rate = window, hop, sample_rate

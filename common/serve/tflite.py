@@ -138,7 +138,7 @@ def convert(saved_model, output, clip_seconds=None, calibration=None):
   """
   loaded = tf.saved_model.load(saved_model)
   rate = int(loaded.sample_rate.numpy())
-  samples = (int(round(clip_seconds * rate)) if clip_seconds
+  samples = (audio_io.seconds_to_samples(clip_seconds, rate) if clip_seconds
              else int(loaded.window_samples.numpy()))
   if isinstance(calibration, str):
     calibration = calibration_inputs(calibration, samples)

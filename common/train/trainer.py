@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from common.data import tfrecord_source
+from common.io import audio_io
 from common.io import filesystem
 from common.io import folder_lock
 from common.io import paths
@@ -61,7 +62,8 @@ class _CommitConfig(keras.callbacks.Callback):
 def check_export_window(model, config):
   """The encoder must take the SavedModel's windows: checked on the built
   model before training, not found out by the export after it."""
-  window = int(round(config.export_window_seconds * config.sample_rate))
+  window = audio_io.seconds_to_samples(config.export_window_seconds,
+                                       config.sample_rate)
   try:
     model.embedding_model()(tf.zeros([1, window]), training=False)
   except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
