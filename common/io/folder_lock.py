@@ -45,7 +45,16 @@ class FolderLock:
   def __enter__(self):
     if paths.is_remote(self.folder):
       return self  # No locks on object stores (see the docstring).
-    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      # O_NOFOLLOW: a .lock that is a link (to a user's file elsewhere) is
+      # never opened, so never truncated.
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+      if os.path.islink(self.path):
+        raise paths.UnsafePath(
+            f"{self.path} is a symbolic link: refusing to lock through it "
+            "(remove the link; the lock file is the tool's own)") from None
+      raise
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -51,6 +51,42 @@ from common.io import state_files
 
 
 SAVED_MODEL_FILE = "saved_model.pb"  # Present once an export is whole.
+# What tf.saved_model.save writes: a folder holding anything else is not
+# (only) a SavedModel, and an export never replaces it.
+SAVED_MODEL_ENTRIES = {SAVED_MODEL_FILE, "variables", "assets", "fingerprint.pb",
+                       "keras_metadata.pb"}
+
+
+class NotOurs(ValueError):
+  """An output path holds something an export did not write."""
+
+
+def check_output(path: str) -> None:
+  """Refuses an export path that holds what is not a SavedModel: a file,
+  a link, or a folder with other entries (a user's files). An absent path,
+  an empty folder or a SavedModel (to be replaced) are fine. Called before
+  any work, so nothing of the user's is touched.
+
+  Raises:
+    NotOurs: one line naming the path and what is in the way.
+    UnsafePath: `path` is a symbolic link.
+  """
+  path = filesystem.absolute(path).rstrip("/")
+  if os.path.islink(path):
+    raise paths.UnsafePath(
+        f"{path} is a symbolic link: refusing to replace it (export to the "
+        "folder it points to instead)")
+  if not filesystem.exists(path):
+    return
+  if not filesystem.isdir(path):
+    raise NotOurs(f"{path} is a file, not a SavedModel folder: refusing to "
+                  "replace it; give --output another path")
+  others = sorted(set(filesystem.listdir(path)) - SAVED_MODEL_ENTRIES)
+  if others:
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    raise NotOurs(
+        f"{path} holds files that are not a SavedModel ({shown}): refusing "
+        "to replace them; give --output a new or empty folder")
 
 
 class EmbeddingModule(tf.Module):
@@ -146,14 +182,12 @@ def export_saved_model(encoder: Callable, path: str, sample_rate: int = 16000,
 
   Raises:
     UnsafePath: `path` is a symbolic link.
+    NotOurs: `path` holds something that is not a SavedModel.
     WriteFailed: the SavedModel could not be written.
   """
-  module = EmbeddingModule(encoder, sample_rate, window_seconds, hop_seconds)
   path = filesystem.absolute(path).rstrip("/")
-  if os.path.islink(path):
-    raise paths.UnsafePath(
-        f"{path} is a symbolic link: refusing to replace it (export to the "
-        "folder it points to instead)")
+  check_output(path)
+  module = EmbeddingModule(encoder, sample_rate, window_seconds, hop_seconds)
   _recover(path)
   tmp = f"{path}.tmp-{os.getpid()}"
   previous = ("the previous export there is intact"

@@ -118,6 +118,8 @@ def export_workdir(workdir: str, output: Optional[str] = None,
   """
   if output is None:
     paths.check_inside(workdir, [SAVED_MODEL])
+  # Before any work: an output holding what is not a SavedModel is refused.
+  export.check_output(output or filesystem.join(workdir, SAVED_MODEL))
   config, model = restore_model(workdir, weights)
   lock = (folder_lock.FolderLock(workdir, "export") if output is None
           else contextlib.nullcontext())

@@ -135,6 +135,9 @@ def train(config, data_spec=None, strategy_name="cpu", workdir="runs/cola",
   data_spec = data_spec or config.data
   filesystem.makedirs(workdir)
   paths.check_inside(workdir, WORKDIR_ENTRIES)
+  # The run replaces WORKDIR/saved_model when it ends: refused now, before
+  # any work, if it holds what is not a SavedModel.
+  export.check_output(filesystem.join(workdir, "saved_model"))
   # The chief holds the workdir; other workers share it.
   lock = (folder_lock.FolderLock(workdir, "training")
           if callbacks_lib.is_chief() else contextlib.nullcontext())
