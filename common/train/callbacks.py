@@ -42,6 +42,10 @@ from common.io import state_files
 
 INDEX = "checkpoint.json"
 CHECKPOINT_NAME = re.compile(r"ckpt-[0-9]{8}\.weights\.h5")
+# The temporaries a save writes (_save) and the index's (filesystem.py).
+TEMPORARY_NAME = re.compile(
+    r"\.tmp-(worker-[0-9]+|[0-9]+-ckpt-[0-9]{8})\.weights\.h5")
+INDEX_TEMPORARY = re.compile(re.escape(INDEX) + r"\.tmp-[0-9]+-[0-9a-f]{8}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -149,15 +153,28 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     """Temporaries of a killed save, and weights renamed into place whose
     commit never came (a kill between the rename and checkpoint.json)."""
     kept = set(index["history"]) if index else set()
-    stale = filesystem.matching(self.directory, ".tmp-*")
-    stale += filesystem.matching(self.directory, INDEX + ".tmp-*")
+    # Only names this callback writes (a user's ckpt-mybackup.txt or
+    # .tmp-draft in the folder is left alone, and said).
+    stale = [p for p in filesystem.matching(self.directory, ".tmp-*")
+             if TEMPORARY_NAME.fullmatch(os.path.basename(p))]
+    stale += [p for p in filesystem.matching(self.directory, INDEX + ".tmp-*")
+              if INDEX_TEMPORARY.fullmatch(os.path.basename(p))]
     if is_chief():
       stale += [p for p in filesystem.matching(self.directory, "ckpt-*")
-                if os.path.basename(p) not in kept]
+                if CHECKPOINT_NAME.fullmatch(os.path.basename(p)) and
+                os.path.basename(p) not in kept]
     for path in stale:
       filesystem.remove(path)
     if stale:
-      logging.info("removed %d files of an interrupted save", len(stale))
+      logging.info("removed %d files of an interrupted save: %s", len(stale),
+                   ", ".join(sorted(os.path.basename(p) for p in stale)))
+    foreign = sorted(
+        os.path.basename(p) for p in filesystem.matching(self.directory, "*")
+        if not (CHECKPOINT_NAME.fullmatch(os.path.basename(p)) or
+                os.path.basename(p) == INDEX))
+    if foreign:
+      logging.warning("%s holds files this run did not write, left as they "
+                      "are: %s", self.directory, ", ".join(foreign))
 
   def _candidates(self, index):
     """(name, epoch, step) of the committed checkpoints, newest first;

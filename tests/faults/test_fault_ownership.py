@@ -86,3 +86,20 @@ def test_a_workdir_whose_saved_model_holds_a_users_file_trains_nothing(
     trainer.train(tiny.get_config(), workdir=str(workdir), verbose=0)
   assert (workdir / "saved_model" / "mymodel.txt").read_text() == "mine"
   assert not (workdir / "checkpoints").exists()
+
+
+def test_a_run_leaves_the_users_files_in_its_checkpoint_folder(tmp_path,
+                                                               caplog):
+  workdir = tmp_path / "run"
+  (workdir / "checkpoints").mkdir(parents=True)
+  backup = workdir / "checkpoints" / "ckpt-mybackup.txt"
+  draft = workdir / "checkpoints" / ".tmp-draft"
+  backup.write_text("my backup")
+  draft.write_text("my draft")
+  with caplog.at_level("WARNING"):
+    trainer.train(tiny.get_config(), workdir=str(workdir), verbose=0)
+  assert backup.read_text() == "my backup" and draft.read_text() == "my draft"
+  assert any("did not write" in r.getMessage() and "ckpt-mybackup.txt" in
+             r.getMessage() for r in caplog.records)
+  # Its own checkpoints are there as usual.
+  assert (workdir / "checkpoints" / "ckpt-00000004.weights.h5").exists()
