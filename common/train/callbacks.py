@@ -24,6 +24,7 @@ its docstring.
 
 import gc
 import json
+import math
 import os
 import re
 import sys
@@ -222,7 +223,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     optimizer = self.model.optimizer
     if self.learning_rate is not None and optimizer is not None:
       restored = float(optimizer.learning_rate.numpy())
-      if restored != self.learning_rate:
+      # The optimizer holds float32: 3e-4 reads back as 0.00030000001.
+      if not math.isclose(restored, self.learning_rate, rel_tol=1e-6):
         logging.info("learning rate %g (the config's), not the "
                      "checkpoint's %g", self.learning_rate, restored)
         optimizer.learning_rate.assign(self.learning_rate)

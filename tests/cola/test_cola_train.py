@@ -51,6 +51,34 @@ def test_resumed_run_takes_a_changed_learning_rate(tmp_path):
   np.testing.assert_allclose(seen, [5e-4, 5e-4], rtol=1e-6)
 
 
+def test_a_resume_names_the_learning_rate_only_when_it_changed(
+    tmp_path, caplog):
+  from absl import logging as absl_logging
+  before = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.INFO)
+  try:
+    _check_learning_rate_lines(str(tmp_path / "run"), caplog)
+  finally:
+    absl_logging.set_verbosity(before)
+
+
+def _check_learning_rate_lines(workdir, caplog):
+  trainer.train(tiny.get_config(), workdir=workdir, verbose=0)
+  config = tiny.get_config()
+  config.total_steps = 6
+  with caplog.at_level("INFO"):
+    trainer.train(config, workdir=workdir, verbose=0)
+  said = [r.getMessage() for r in caplog.records]
+  assert any("resumed from" in m for m in said)
+  assert not any("(the config's)" in m for m in said), said
+  caplog.clear()
+  config.total_steps, config.learning_rate = 8, 5e-4
+  with caplog.at_level("INFO"):
+    trainer.train(config, workdir=workdir, verbose=0)
+  assert any("learning rate 0.0005 (the config's), not the checkpoint's "
+             "0.0003" in r.getMessage() for r in caplog.records)
+
+
 def test_export_command_rebuilds_the_trained_model(tmp_path, child_env):
   workdir = tmp_path / "run"
   trainer.train(tiny.get_config(), workdir=str(workdir), verbose=0)
