@@ -110,6 +110,14 @@ def check(config, replicas=None):
   if isinstance(total, bool) or not isinstance(total, int) or total < 0:
     raise ConfigError(f"config total_steps={total!r}: must be a whole "
                       "number >= 0 (0 exports the initialised model)")
+  if total % config.steps_per_epoch:
+    # Keras trains whole epochs: 5 steps at 2 per epoch used to train 6.
+    raise ConfigError(
+        f"config total_steps={total} is not a whole number of epochs of "
+        f"steps_per_epoch={config.steps_per_epoch} (a run trains and "
+        "checkpoints whole epochs); use total_steps="
+        f"{-(-total // config.steps_per_epoch) * config.steps_per_epoch} or "
+        f"a steps_per_epoch that divides {total}")
   for key in ("learning_rate", "crop_seconds", "export_window_seconds"):
     _positive_float(config, key)
   if config.get("export_hop_seconds") is not None:

@@ -19,6 +19,7 @@ from tests import processes
     ("warmup_steps", 4, "0 to total_steps - 1"),
     ("mixed_precision", "float16", "mixed_float16"),
     ("sample_rate", 22050, "must be 16000"),
+    ("total_steps", 5, "use total_steps=6"),
 ])
 def test_a_value_that_cannot_work_is_refused(key, value, allowed):
   config = tiny.get_config()
