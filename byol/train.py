@@ -6,9 +6,13 @@ r"""BYOL for audio pre-training.
       --strategy=mirrored --workdir=runs/byol-paper
 """
 
+from absl import app
+
 from common.train import cli
 
 cli.define_method_flags(__file__)
 
 if __name__ == "__main__":
-  cli.main()
+  # app.run here, in __main__: called from inside cli, absl's INFO lines of
+  # the run (strategy, resume) no longer reached stderr.
+  app.run(cli.run_training, flags_parser=cli.parse_flags)

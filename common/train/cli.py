@@ -4,7 +4,6 @@ import os
 import re
 import sys
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 import tensorflow as tf
@@ -77,11 +76,6 @@ def define_method_flags(train_file):
   package = os.path.dirname(os.path.abspath(train_file))
   define_train_flags(os.path.join(package, "configs", "default.py"),
                      os.path.join("runs", os.path.basename(package)))
-
-
-def main():
-  """Runs the training command the flags describe."""
-  app.run(run_training, flags_parser=parse_flags)
 
 
 def parse_flags(argv):
